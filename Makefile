@@ -1,0 +1,34 @@
+# metrics_rollup: PGXS build.
+#
+#   make && sudo make install       build and install into the server found by pg_config
+#   test/run_tests.sh               every test (pg_regress + TAP), see README.md
+
+EXTENSION = metrics_rollup
+MODULE_big = metrics_rollup
+OBJS = \
+	src/metrics_rollup.o \
+	src/guc.o \
+	src/sketch_core.o \
+	src/sketch.o
+
+DATA = src/metrics_rollup--1.0.sql
+PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"
+
+# Our own files build warning-free with -Wall -Wextra -Werror.  PostgreSQL's
+# headers trip -Wunused-parameter and -Wmissing-field-initializers, which say
+# nothing about our code, so those two stay off.
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+
+# pg_regress starts its own server with the extension preloaded (see
+# test/regress.conf); it must not run as root.
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-instance=./tmp_regress --temp-config=test/regress.conf
+
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+EXTRA_CLEAN = tmp_regress

@@ -1,0 +1,15 @@
+-- The extension installs, its settings are all visible through the config
+-- view, and bad values are rejected with the range in the message.
+CREATE EXTENSION metrics_rollup;
+SELECT count(*) AS settings FROM metrics_rollup.config;
+SELECT name, value, default_value, unit, min_val, max_val, allowed_values, requires_restart
+  FROM metrics_rollup.config ORDER BY name;
+-- every setting explains itself
+SELECT name FROM metrics_rollup.config WHERE coalesce(description, '') = '';
+-- out of range: the message names the range
+SET metrics_rollup.sketch_relative_accuracy = 0.5;
+SET metrics_rollup.hot_fraction = -1;
+-- restart-only settings cannot change in a session
+SET metrics_rollup.buffer_size = '2MB';
+-- a name under the reserved prefix that is no setting is refused
+SET metrics_rollup.no_such_setting = 1;

@@ -1,0 +1,2 @@
+/* placeholder until the sketch lands */
+#include "postgres.h"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# test/run_tests.sh: runs every test of metrics_rollup.
+#
+# Installs missing packages, builds (-Werror), installs, then runs the
+# pg_regress suite (sql/, expected/) and the TAP suite (test/t/*.pl), each on
+# a throwaway server with the extension preloaded.  Works as root (servers run
+# as "postgres") or as a user with sudo.  Ends with the line
+# "N passed, N failed" and exits non-zero when anything failed.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+mr_install_packages
+mr_build_install
+work="$(mr_work_copy)"
+cd "$work" || exit 1
+passed=0
+failed=0
+
+# --- pg_regress: one count per sql/*.sql file --------------------------------
+tests=$(for f in sql/*.sql; do basename "$f" .sql; done | sort | tr '\n' ' ')
+mr_log "pg_regress: $tests"
+# shellcheck disable=SC2086
+mr_as_user "$MR_PGXS_SRC/test/regress/pg_regress" --inputdir=. --bindir="$MR_BINDIR" \
+	--temp-instance=./tmp_regress --temp-config=test/regress.conf \
+	--no-locale --encoding=UTF8 --dbname=contrib_regression $tests 2>&1 | tee regress.log
+p=$(grep -cE '^(ok|test) .*\.\.\. ok|^ok [0-9]+ ' regress.log)
+f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' regress.log)
+if [ "$((p + f))" -eq 0 ]; then f=1; fi	# pg_regress itself failed
+passed=$((passed + p))
+failed=$((failed + f))
+[ "$f" -gt 0 ] && [ -f regression.diffs ] && head -c 20000 regression.diffs
+
+# --- TAP: one count per assertion --------------------------------------------
+mr_log "TAP: $(ls test/t/*.pl 2>/dev/null | tr '\n' ' ')"
+if ls test/t/*.pl >/dev/null 2>&1; then
+	mr_as_user env TESTDIR="$work" PATH="$MR_BINDIR:$PATH" \
+		PG_REGRESS="$MR_PGXS_SRC/test/regress/pg_regress" \
+		prove -v -I "$MR_PGXS_SRC/test/perl" -I test/t test/t/*.pl >tap.log 2>&1
+	rc=$?
+	grep -E '^test/t/.*\.pl|^(not )?ok [0-9]+|^#   Failed|Dubious|^Result' tap.log
+	p=$(grep -cE '^ok [0-9]+' tap.log)
+	f=$(grep -cE '^not ok [0-9]+' tap.log)
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi	# a script died
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$rc" -ne 0 ]; then
+		tail -n 60 tap.log
+		for l in tmp_check/log/*.log; do
+			[ -f "$l" ] && { echo "--- $l (tail)"; tail -n 30 "$l"; }
+		done
+	fi
+fi
+
+mr_log "logs kept in $work"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
