@@ -13,3 +13,4 @@ SET metrics_rollup.hot_fraction = -1;
 SET metrics_rollup.buffer_size = '2MB';
 -- a name under the reserved prefix that is no setting is refused
 SET metrics_rollup.no_such_setting = 1;
+SELECT count(*) FROM metrics_rollup.raw_metrics;
