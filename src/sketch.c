@@ -439,11 +439,14 @@ sketch_agg_context(FunctionCallInfo fcinfo, const char *fname)
 static Datum
 sketch_agg_add(FunctionCallInfo fcinfo, double alpha)
 {
-	MemoryContext aggcontext = sketch_agg_context(fcinfo, "sketch_agg");
 	SketchAggState *st;
 
+	/*
+	 * The context check matters only when the state is created: SQL cannot
+	 * pass a non-NULL internal value, so a later call is an aggregate's.
+	 */
 	if (PG_ARGISNULL(0))
-		st = sketch_agg_new(aggcontext, alpha);
+		st = sketch_agg_new(sketch_agg_context(fcinfo, "sketch_agg"), alpha);
 	else
 	{
 		st = (SketchAggState *) PG_GETARG_POINTER(0);
