@@ -52,12 +52,34 @@ sketch_error_message(void)
 	return last_error;
 }
 
-/* The value in units of 2^-64, rounded to nearest (0 <= value <= max). */
-static sketch_u128
+/*
+ * The value in units of 2^-64, rounded to nearest, ties away from zero
+ * (0 <= value <= SKETCH_MAX_VALUE).  Same result as round(ldexp(value, 64)),
+ * from the IEEE 754 bits: value = mantissa * 2^(exponent - 1075).
+ */
+static inline sketch_u128
 to_fixed(double value)
 {
-	/* ldexp is exact; round() leaves an integer below 2^114 */
-	return (sketch_u128) round(ldexp(value, 64));
+	uint64_t	bits;
+	uint64_t	mantissa;
+	int			exponent;
+	int			shift;
+
+	memcpy(&bits, &value, sizeof(bits));
+	exponent = (int) ((bits >> 52) & 0x7ff);
+	mantissa = bits & ((UINT64_C(1) << 52) - 1);
+	if (exponent == 0)
+		exponent = 1;			/* subnormal: no implicit bit */
+	else
+		mantissa |= UINT64_C(1) << 52;
+	/* units = mantissa * 2^(exponent - 1075 + 64) */
+	shift = exponent - 1011;
+	if (shift >= 0)
+		return ((sketch_u128) mantissa) << shift;
+	shift = -shift;
+	if (shift > 54)
+		return 0;				/* below half a unit */
+	return (mantissa + (UINT64_C(1) << (shift - 1))) >> shift;
 }
 
 SketchError

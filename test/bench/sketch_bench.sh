@@ -7,6 +7,8 @@
 # RUNS runs each (jit off, no parallel workers, work_mem 256MB so every
 # aggregate hashes in memory), and prints medians and ratios to tdigest,
 # plus the stored size of sketches.  Goal: sketch_agg <= 0.5 x tdigest.
+# Also prints the floor every grouped aggregate pays (count(v): scan and hash
+# grouping) and net ratios without it, and the same over one group.
 # Not a pass/fail test.  Run it under the install lock:
 #   flock /tmp/metrics_rollup-install.lock bash test/bench/sketch_bench.sh
 set -euo pipefail
@@ -56,6 +58,17 @@ awk -v fl="$floor" -v td="$td" -v sk="$sk" -v pc="$pc" 'BEGIN {
 	printf "baseline tdigest(v, 100):         %9.1f ms  ratio 1.00  net %8.1f ms\n", td, td - fl
 	printf "sketch_agg(v):                    %9.1f ms  ratio %.2f  net %8.1f ms  net ratio %.2f (goal <= 0.50)\n", sk, sk / td, sk - fl, (sk - fl) / (td - fl)
 	printf "percentile_cont(3 quantiles):     %9.1f ms  ratio %.2f  net %8.1f ms  net ratio %.2f\n", pc, pc / td, pc - fl, (pc - fl) / (td - fl)
+}'
+
+# the same aggregates over all rows in one group: no hashing, so the
+# aggregate's own per-row cost dominates
+floor1=$(time_query "SELECT count(v) FROM lat")
+td1=$(time_query "SELECT tdigest(v, 100) IS NULL FROM lat")
+sk1=$(time_query "SELECT metrics_rollup.sketch_agg(v) IS NULL FROM lat")
+awk -v fl="$floor1" -v td="$td1" -v sk="$sk1" 'BEGIN {
+	printf "one group, floor count(v):        %9.1f ms\n", fl
+	printf "one group, tdigest(v, 100):       %9.1f ms  ratio 1.00  net %8.1f ms\n", td, td - fl
+	printf "one group, sketch_agg(v):         %9.1f ms  ratio %.2f  net %8.1f ms  net ratio %.2f\n", sk, sk / td, sk - fl, (sk - fl) / (td - fl)
 }'
 
 echo "stored size (pg_column_size, bytes):"
