@@ -154,12 +154,17 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
+CREATE TABLE sketch_par_sk AS SELECT i % 2000 g, sketch_agg(v) s FROM sketch_par GROUP BY 1;
+ANALYZE sketch_par_sk;
 EXPLAIN (COSTS OFF) SELECT sketch_agg(v) FROM sketch_par;
+EXPLAIN (COSTS OFF) SELECT sketch_merge(s) FROM sketch_par_sk;
 SELECT sketch_agg(v)::text AS par_text, sketch_send(sketch_agg(v, 0.001)) AS par_bytes FROM sketch_par \gset
+SELECT sketch_merge(s)::text AS par_merge FROM sketch_par_sk \gset
 RESET max_parallel_workers_per_gather;
 SET max_parallel_workers_per_gather = 0;
 SELECT sketch_agg(v)::text = :'par_text' AS parallel_equals_serial,
-       sketch_send(sketch_agg(v, 0.001)) = :'par_bytes'::bytea AS parallel_equals_serial_bytes
+       sketch_send(sketch_agg(v, 0.001)) = :'par_bytes'::bytea AS parallel_equals_serial_bytes,
+       sketch_agg(v)::text = :'par_merge' AS parallel_merge_equals_one_pass
   FROM sketch_par;
 RESET max_parallel_workers_per_gather;
 RESET parallel_setup_cost;
@@ -210,7 +215,9 @@ SELECT sketch_agg(v, 0.5) FROM sketch_dist;
 \echo :LAST_ERROR_SQLSTATE
 SELECT sketch_agg(v, NULL) FROM sketch_dist;
 \echo :LAST_ERROR_SQLSTATE
--- different accuracies do not merge
+-- different accuracies do not merge, nor mix within one aggregate
+SELECT sketch_agg(v, CASE WHEN v < 5 THEN 0.01 ELSE 0.02 END) FROM sketch_dist WHERE name = 'uniform';
+\echo :LAST_ERROR_SQLSTATE
 SELECT sketch_combine(sketch_agg(v, 0.01), sketch_agg(v, 0.02)) FROM sketch_dist;
 \echo :LAST_ERROR_SQLSTATE
 SELECT sketch_merge(s) FROM (SELECT sketch_agg(v, 0.01) s FROM sketch_dist
@@ -294,4 +301,4 @@ SELECT r AS bit_flipped, count(*)
  GROUP BY 1 ORDER BY 1;
 SELECT 1 AS still_up;
 
-DROP TABLE sketch_dist, sketch_merge_data, sketch_wide, sketch_par, sketch_copy_src, sketch_copy_dst;
+DROP TABLE sketch_dist, sketch_merge_data, sketch_wide, sketch_par, sketch_par_sk, sketch_copy_src, sketch_copy_dst;

@@ -451,7 +451,10 @@ sketch_agg_add(FunctionCallInfo fcinfo, double alpha)
 	{
 		st = (SketchAggState *) PG_GETARG_POINTER(0);
 		if (st->sketch.alpha != alpha)
-			sketch_raise(SKETCH_ERR_ALPHA_MISMATCH, 0);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("relative accuracy changed within one sketch_agg group"),
+					 errhint("Pass the same relative_accuracy for every row of a group.")));
 	}
 	sketch_raise(sketch_add(&st->sketch, PG_GETARG_FLOAT8(1)), 0);
 	PG_RETURN_POINTER(st);
