@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "guc.h"
@@ -57,6 +58,18 @@ static const struct config_enum_entry overflow_policy_options[] = {
 };
 
 /*
+ * PostgreSQL refuses (FATAL) to define a PGC_POSTMASTER setting after
+ * startup, i.e. when the library is loaded by CREATE EXTENSION or a
+ * function call instead of shared_preload_libraries.  The restart-only
+ * settings then have no effect anyway, so they are defined as PGC_SIGHUP.
+ */
+static GucContext
+restart_only_context(void)
+{
+	return process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP;
+}
+
+/*
  * Define all settings.  Called once per process from _PG_init, preloaded or
  * not; restart-only (PGC_POSTMASTER) settings keep their postgresql.conf
  * value either way.
@@ -78,7 +91,7 @@ guc_define(void)
 							 NULL,		/* long description */
 							 &mr_database,
 							 "postgres",		/* default */
-							 PGC_POSTMASTER,
+							 restart_only_context(),
 							 0,		/* flags */
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 
@@ -88,7 +101,7 @@ guc_define(void)
 							 &mr_buffer_size_kb,
 							 65536,		/* default */
 							 1024, 8388608,	/* range */
-							 PGC_POSTMASTER,
+							 restart_only_context(),
 							 GUC_UNIT_KB,		/* flags */
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 
@@ -305,7 +318,7 @@ guc_define(void)
 							 &mr_max_live_entities,
 							 10000,		/* default */
 							 100, 1000000,	/* range */
-							 PGC_POSTMASTER,
+							 restart_only_context(),
 							 0,		/* flags */
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 
