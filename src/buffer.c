@@ -49,6 +49,7 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/backendid.h"
@@ -287,7 +288,8 @@ partition_append(int i, const BufferEvent *events, int n)
 	uint64		threshold = cap / 100 * mr_flush_threshold;
 	uint64		pos,
 				end,
-				used_before;
+				used_before,
+				used_after;
 
 	LWLockAcquire(part->lock, LW_EXCLUSIVE);
 	end = plan_end(part->head, events, n);
@@ -301,6 +303,7 @@ partition_append(int i, const BufferEvent *events, int n)
 		pos = write_record(ring, pos, &events[k]);
 	Assert(pos == end);
 	used_before = part->head - part->tail;
+	used_after = end - part->tail;
 	part->head = end;
 	part->head_events += n;
 	LWLockRelease(part->lock);
@@ -308,7 +311,7 @@ partition_append(int i, const BufferEvent *events, int n)
 	pg_atomic_fetch_add_u64(&shared->events_buffered, n);
 
 	/* Crossing flush_threshold wakes the worker early. */
-	if (used_before < threshold && end - part->tail >= threshold)
+	if (used_before < threshold && used_after >= threshold)
 		buffer_wake_worker();
 	return true;
 }
@@ -721,10 +724,19 @@ buffer_drain_committed(TimestampTz started)
 void
 buffer_report_flush_error(const char *message)
 {
+	char		text[sizeof(shared->last_flush_error)];
+	int			len;
+
+	if (message == NULL)
+		message = "unknown error";
+	/* cut at a character boundary, before taking the spinlock */
+	len = pg_mbcliplen(message, strlen(message), sizeof(text) - 1);
+	memcpy(text, message, len);
+	text[len] = '\0';
+
 	pg_atomic_fetch_add_u64(&shared->flush_failures, 1);
 	SpinLockAcquire(&shared->mutex);
-	strlcpy(shared->last_flush_error, message ? message : "unknown error",
-			sizeof(shared->last_flush_error));
+	memcpy(shared->last_flush_error, text, len + 1);
 	SpinLockRelease(&shared->mutex);
 }
 
