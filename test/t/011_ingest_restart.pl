@@ -21,7 +21,9 @@ $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 $node->poll_query_until('postgres',
 	'SELECT worker_pid IS NOT NULL FROM metrics_rollup.stats')
   or die 'worker did not start';
-sleep 2;    # the worker's first (empty) flush is behind us
+# a forced flush: afterwards the worker sleeps for flush_interval (1h)
+$node->safe_psql('postgres', q{SELECT metrics_rollup.record('warmup', 'e', 0, true)});
+is($node->safe_psql('postgres', 'SELECT metrics_rollup.flush()'), '1', 'flush() forces a flush');
 
 # 1. The worker is terminated with events buffered: its final flush writes
 # them, and it comes back.
@@ -55,7 +57,7 @@ PostgreSQL::Test::Utils::append_to_file($script,
 my ($out, $err) = ('', '');
 my $load = IPC::Run::start(
 	[ 'pgbench', '-n', '-c', '4', '-j', '4', '-T', '60', '-f', $script,
-	  '-d', $node->connstr('postgres') ],
+	  $node->connstr('postgres') ],
 	'>', \$out, '2>', \$err);
 sleep 3;
 $node->stop('fast');

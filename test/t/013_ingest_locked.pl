@@ -29,12 +29,12 @@ $node->safe_psql('postgres', "SELECT metrics_rollup.record('first', 'e', 1, true
 is($node->safe_psql('postgres', 'SELECT metrics_rollup.flush()'), '1',
 	'after CREATE EXTENSION the worker flushes');
 
-# lock raw_metrics for 4 seconds
+# lock raw_metrics for 8 seconds
 my ($out, $err) = ('', '');
 my $locker = IPC::Run::start(
 	[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
 	  'BEGIN; LOCK TABLE metrics_rollup.raw_metrics IN ACCESS EXCLUSIVE MODE; '
-	  . "SELECT pg_sleep(4); COMMIT;" ],
+	  . "SELECT pg_sleep(8); COMMIT;" ],
 	'>', \$out, '2>', \$err);
 $node->poll_query_until('postgres', q{
 	SELECT count(*) > 0 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
