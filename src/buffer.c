@@ -36,7 +36,10 @@
  *	  partitions never contend.
  *	- mutex (spinlock) guards worker_pid, worker_latch and
  *	  last_flush_error: a few instructions, no calls under it.
- *	- Counters are pg_atomic_uint64, updated without a lock.
+ *	- Counters are pg_atomic_uint64, updated without a lock; except the
+ *	  count of buffered events, which is the sum of the rings' head_events
+ *	  (kept under the ring lock already held), so that the hot path of
+ *	  record() touches no cache line shared by all producers.
  *	- drained_cv is broadcast by the worker whenever tails moved; flush()
  *	  callers and producers waiting for room sleep on it.
  *
@@ -108,7 +111,6 @@ typedef struct BufferShared
 
 	ConditionVariable drained_cv;	/* broadcast when tails moved */
 
-	pg_atomic_uint64 events_buffered;
 	pg_atomic_uint64 events_flushed;
 	pg_atomic_uint64 events_direct;
 	pg_atomic_uint64 events_dropped;
@@ -172,7 +174,6 @@ buffer_shmem_init(void *shmem, bool found)
 	shared->worker_latch = NULL;
 	shared->last_flush_error[0] = '\0';
 	ConditionVariableInit(&shared->drained_cv);
-	pg_atomic_init_u64(&shared->events_buffered, 0);
 	pg_atomic_init_u64(&shared->events_flushed, 0);
 	pg_atomic_init_u64(&shared->events_direct, 0);
 	pg_atomic_init_u64(&shared->events_dropped, 0);
@@ -307,8 +308,6 @@ partition_append(int i, const BufferEvent *events, int n)
 	part->head = end;
 	part->head_events += n;
 	LWLockRelease(part->lock);
-
-	pg_atomic_fetch_add_u64(&shared->events_buffered, n);
 
 	/* Crossing flush_threshold wakes the worker early. */
 	if (used_before < threshold && used_after >= threshold)
@@ -765,10 +764,10 @@ buffer_get_stats(BufferStats *stats)
 
 		LWLockAcquire(part->lock, LW_SHARED);
 		stats->used_bytes += part->head - part->tail;
+		stats->events_buffered += part->head_events;
 		stats->events_pending += part->head_events - part->tail_events;
 		LWLockRelease(part->lock);
 	}
-	stats->events_buffered = pg_atomic_read_u64(&shared->events_buffered);
 	stats->events_flushed = pg_atomic_read_u64(&shared->events_flushed);
 	stats->events_direct = pg_atomic_read_u64(&shared->events_direct);
 	stats->events_dropped = pg_atomic_read_u64(&shared->events_dropped);
