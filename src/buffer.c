@@ -43,6 +43,12 @@
  *	- drained_cv is broadcast by the worker whenever tails moved; flush()
  *	  callers and producers waiting for room sleep on it.
  *
+ * XXX: a batch is all-or-nothing in ONE ring, so a batch larger than the
+ * free space of every ring overflows even when the rings together have
+ * room, and one larger than a ring (buffer_size / BUFFER_PARTITIONS)
+ * always overflows.  Splitting batches across rings would lift that at
+ * the price of a multi-ring reservation.
+ *
  * XXX: a producer copies its record while holding the partition lock.
  * Copy first, publish later (reserve by CAS, per-record ready flag) would
  * shorten the hold, but a record is a few hundred bytes and partitions
