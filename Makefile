@@ -9,7 +9,9 @@ OBJS = \
 	src/metrics_rollup.o \
 	src/guc.o \
 	src/sketch_core.o \
-	src/sketch.o
+	src/sketch.o \
+	src/rollup.o \
+	src/rollup_agg.o
 
 DATA = src/metrics_rollup--1.0.sql
 PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"

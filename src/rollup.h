@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollup.h
+ *	  Hourly rollup: what rollup.c and rollup_agg.c offer the other files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef METRICS_ROLLUP_ROLLUP_H
+#define METRICS_ROLLUP_ROLLUP_H
+
+/* Fields of metrics_rollup.rollup_stats, in declaration order. */
+typedef enum RollupStatsField
+{
+	ROLLUP_STATS_TOTAL,			/* bigint: events */
+	ROLLUP_STATS_SUCCESS,		/* bigint: successful events */
+	ROLLUP_STATS_MIN,			/* float8: smallest response time (s) */
+	ROLLUP_STATS_MAX,			/* float8: largest response time (s) */
+	ROLLUP_STATS_SUM,			/* numeric: exact sum (s, 1 ns resolution) */
+	ROLLUP_STATS_P50,			/* float8: percentile_cont(0.5), or NULL */
+	ROLLUP_STATS_P95,			/* float8: percentile_cont(0.95), or NULL */
+	ROLLUP_STATS_P99,			/* float8: percentile_cont(0.99), or NULL */
+	ROLLUP_STATS_NAME,			/* text: latest non-NULL entity_name */
+	ROLLUP_STATS_NAME_AT,		/* timestamptz: when that name was seen */
+	ROLLUP_STATS_LAST_AT,		/* timestamptz: latest recorded_at */
+	ROLLUP_STATS_NATTS
+} RollupStatsField;
+
+/*
+ * The background worker's rollup job.  Call OUTSIDE any transaction: it
+ * starts and commits one transaction per dirty hour (oldest first), so a
+ * failure keeps the hours already done.  Does nothing when
+ * metrics_rollup.rollup_enabled is off, in recovery, or before CREATE
+ * EXTENSION.  Errors propagate (the worker's PG_CATCH aborts the
+ * transaction).  Scheduling is the caller's job.
+ */
+extern void rollup_worker_run(void);
+
+#endif							/* METRICS_ROLLUP_ROLLUP_H */
