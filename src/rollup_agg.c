@@ -113,7 +113,11 @@ rollup_agg_trans(PG_FUNCTION_ARGS)
 
 	state = PG_ARGISNULL(0) ? NULL : (RollupAggState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (state == NULL)
+			PG_RETURN_NULL();
 		PG_RETURN_POINTER(state);
+	}
 	if (state == NULL)
 		state = rollup_agg_state_new(aggcontext);
 
@@ -210,18 +214,28 @@ rollup_sum_numeric(int128 sum_ns, float8 sum_big)
 	return result;
 }
 
-/* The result row type of the function being called. */
+/*
+ * The result row type of the function being called, looked up once per
+ * query and kept in fn_extra (the final function runs once per group).
+ */
 static TupleDesc
 rollup_result_desc(FunctionCallInfo fcinfo)
 {
-	TupleDesc	desc;
+	TupleDesc	desc = (TupleDesc) fcinfo->flinfo->fn_extra;
+	MemoryContext old;
 
+	if (desc != NULL)
+		return desc;
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	if (desc->natts != ROLLUP_STATS_NATTS)
 		elog(ERROR, "metrics_rollup.rollup_stats has %d attributes, expected %d",
 			 desc->natts, ROLLUP_STATS_NATTS);
-	return BlessTupleDesc(desc);
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = desc;
+	return desc;
 }
 
 /*
@@ -240,9 +254,9 @@ rollup_agg_final(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "rollup_agg_final called in non-aggregate context");
-	if (PG_ARGISNULL(0))
+	state = PG_ARGISNULL(0) ? NULL : (RollupAggState *) PG_GETARG_POINTER(0);
+	if (state == NULL || state->count == 0)
 		PG_RETURN_NULL();
-	state = (RollupAggState *) PG_GETARG_POINTER(0);
 	v = state->values;
 	n = state->count;
 
