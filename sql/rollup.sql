@@ -103,6 +103,17 @@ SELECT hours_processed, raw_rows_read, rollup_rows_written = (SELECT count(*) FR
 SELECT count(*) AS rnd_hours FROM (SELECT DISTINCT hour_start FROM hourly_metrics WHERE kind = 'rnd') h;
 SELECT count(*) AS mismatches FROM mismatch;
 -- the name is the latest non-NULL one of the hour
+-- each hour's sketch holds exactly its events, with the exact min and max,
+-- and its quantiles are within the relative accuracy (1%) of percentile_disc
+SELECT count(*) AS bad_sketches
+  FROM hourly_metrics h
+  JOIN (SELECT kind, entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour_start,
+               percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS d
+          FROM raw_metrics WHERE kind = 'rnd' GROUP BY 1, 2, 3) o USING (kind, entity_id, hour_start)
+ WHERE sketch_count(h.sketch) <> h.total_count
+    OR sketch_min(h.sketch) <> h.min_response_time OR sketch_max(h.sketch) <> h.max_response_time
+    OR EXISTS (SELECT 1 FROM unnest(sketch_quantiles(h.sketch, ARRAY[0.5, 0.95, 0.99]), o.d) AS q(v, exact)
+                WHERE abs(q.v - q.exact) > 0.01 * q.exact);
 SELECT count(*) AS wrong_names
   FROM hourly_metrics h
  WHERE kind = 'rnd' AND entity_name IS DISTINCT FROM
@@ -115,17 +126,24 @@ SELECT count(*) AS wrong_names
 -------------------------------------------------------------------------------
 -- Idempotence: a second run changes nothing, not even updated_at
 -------------------------------------------------------------------------------
-CREATE TEMP TABLE before AS SELECT * FROM hourly_metrics;
+-- every column, in a comparable form (the sketch type has no equality)
+CREATE TEMP VIEW hourly_cmp AS
+SELECT kind, entity_id, entity_name, hour_start, total_count, success_count, failure_count,
+       min_response_time, max_response_time, avg_response_time, p50_response_time,
+       p95_response_time, p99_response_time, sketch_to_bytea(sketch) AS sketch, created_at,
+       updated_at, sum_response_time, last_recorded_at, percentiles_exact, archived::text AS archived
+  FROM hourly_metrics;
+CREATE TEMP TABLE before AS SELECT * FROM hourly_cmp;
 SELECT hours_processed, raw_rows_read, rollup_rows_written FROM run_rollup();
 SELECT count(*) AS changed FROM
-  ((SELECT * FROM hourly_metrics EXCEPT SELECT * FROM before)
-   UNION ALL (SELECT * FROM before EXCEPT SELECT * FROM hourly_metrics)) d;
+  ((SELECT * FROM hourly_cmp EXCEPT SELECT * FROM before)
+   UNION ALL (SELECT * FROM before EXCEPT SELECT * FROM hourly_cmp)) d;
 -- one more row dirties only its own group; the others stay untouched
 INSERT INTO raw_metrics (kind, entity_id, recorded_at, response_time, success)
 VALUES ('rnd', 'e1', '2026-02-01 03:10:00+00', 0.5, false);
 SELECT hours_processed, raw_rows_read > 0 AS read_some, rollup_rows_written FROM run_rollup();
 SELECT count(*) AS changed FROM
-  (SELECT * FROM hourly_metrics EXCEPT SELECT * FROM before) d;
+  (SELECT * FROM hourly_cmp EXCEPT SELECT * FROM before) d;
 SELECT count(*) AS mismatches FROM mismatch;
 
 -------------------------------------------------------------------------------
@@ -152,6 +170,16 @@ SELECT kind, entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour_start,
        sum(round(response_time::numeric, 9)) AS sum_rt,
        (array_agg(entity_name ORDER BY recorded_at DESC) FILTER (WHERE entity_name IS NOT NULL))[1] AS name
   FROM shadow GROUP BY 1, 2, 3;
+CREATE TEMP VIEW late_pct AS
+SELECT h.entity_id, h.percentiles_exact, sketch_count(h.sketch) = h.total_count AS sketch_counts_all,
+       abs(h.p50_response_time - s.d[1]) <= 0.01 * s.d[1] AS p50_ok,
+       abs(h.p95_response_time - s.d[2]) <= 0.01 * s.d[2] AS p95_ok,
+       abs(h.p99_response_time - s.d[3]) <= 0.01 * s.d[3] AS p99_ok
+  FROM hourly_metrics h
+  JOIN (SELECT kind, entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour_start,
+               percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS d
+          FROM shadow GROUP BY 1, 2, 3) s USING (kind, entity_id, hour_start)
+ WHERE h.kind = 'late' ORDER BY 1;
 CREATE TEMP VIEW late_check AS
 SELECT h.entity_id, h.entity_name, h.total_count, h.success_count, h.min_response_time,
        h.max_response_time, h.sum_response_time, h.percentiles_exact, h.raw_complete,
@@ -190,6 +218,7 @@ SELECT hours_processed, rollup_rows_written FROM run_rollup();
 DELETE FROM raw_metrics WHERE kind = 'late';
 SELECT hours_processed FROM run_rollup();
 SELECT * FROM late_check;
+SELECT * FROM late_pct;
 SELECT count(*) AS late_raw_rows_left FROM raw_metrics WHERE kind = 'late';
 
 -------------------------------------------------------------------------------

@@ -225,11 +225,11 @@ CREATE TYPE metrics_rollup.rollup_stats AS (
     p99           double precision,
     entity_name   text,
     name_at       timestamptz,
-    last_at       timestamptz
-    -- (rollup sketch spot: the events' sketch, see rollup_agg.c)
+    last_at       timestamptz,
+    sketch        metrics_rollup.sketch
 );
 COMMENT ON TYPE metrics_rollup.rollup_stats IS
-  'Summary of a set of events: counts, min, max, exact sum (1 ns resolution), exact percentiles (percentile_cont), latest non-NULL name and when it was seen, latest event time.';
+  'Summary of a set of events: counts, min, max, exact sum (1 ns resolution), percentiles (exact percentile_cont for one set, from the sketch after a merge), latest non-NULL name and when it was seen, latest event time, sketch (relative accuracy metrics_rollup.sketch_relative_accuracy).';
 
 CREATE FUNCTION metrics_rollup.rollup_agg_trans(internal, double precision, boolean, timestamptz, text)
 RETURNS internal AS 'MODULE_PATHNAME', 'rollup_agg_trans' LANGUAGE C PARALLEL SAFE;
@@ -255,7 +255,7 @@ COMMENT ON AGGREGATE metrics_rollup.rollup_agg(double precision, boolean, timest
 CREATE FUNCTION metrics_rollup.rollup_stats_merge(a metrics_rollup.rollup_stats, b metrics_rollup.rollup_stats)
 RETURNS metrics_rollup.rollup_stats AS 'MODULE_PATHNAME', 'rollup_stats_merge' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION metrics_rollup.rollup_stats_merge(metrics_rollup.rollup_stats, metrics_rollup.rollup_stats) IS
-  'Summary of the union of two disjoint sets of events; percentiles come from the merged sketch (NULL without one). NULL is the empty set.';
+  'Summary of the union of two disjoint sets of events; percentiles come from the merged sketch. NULL is the empty set.';
 
 CREATE TABLE metrics_rollup.hourly_metrics (
     kind              text             NOT NULL,
@@ -271,7 +271,7 @@ CREATE TABLE metrics_rollup.hourly_metrics (
     p50_response_time double precision,
     p95_response_time double precision,
     p99_response_time double precision,
-    -- (rollup sketch spot: sketch column)
+    sketch            metrics_rollup.sketch,
     created_at        timestamptz      NOT NULL DEFAULT now(),
     updated_at        timestamptz      NOT NULL DEFAULT now(),
     sum_response_time numeric          NOT NULL,
@@ -299,6 +299,7 @@ COMMENT ON COLUMN metrics_rollup.hourly_metrics.avg_response_time IS 'sum_respon
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.p50_response_time IS 'Median response time (s): exact (percentile_cont) when percentiles_exact, else from the sketch.';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.p95_response_time IS '95th percentile (s): exact (percentile_cont) when percentiles_exact, else from the sketch.';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.p99_response_time IS '99th percentile (s): exact (percentile_cont) when percentiles_exact, else from the sketch.';
+COMMENT ON COLUMN metrics_rollup.hourly_metrics.sketch IS 'Mergeable quantile sketch of every event of the hour (sketch_merge over hours gives percentiles of longer spans).';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.created_at IS 'When the row was first written.';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.updated_at IS 'When the row last changed (unchanged hours are not rewritten).';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.sum_response_time IS 'Exact sum of the response times, each rounded to 1 ns (values above 9e9 s are summed as double precision).';
@@ -379,12 +380,12 @@ BEGIN
            (kind, entity_id, entity_name, hour_start, total_count, success_count, failure_count,
             min_response_time, max_response_time, avg_response_time,
             p50_response_time, p95_response_time, p99_response_time,
-            sum_response_time, last_recorded_at, percentiles_exact, archived)
+            sketch, sum_response_time, last_recorded_at, percentiles_exact, archived)
     SELECT o.kind, o.entity_id, (o.s).entity_name, o.hour_start, (o.s).total_count, (o.s).success_count,
            (o.s).total_count - (o.s).success_count, (o.s).min_value, (o.s).max_value,
            ((o.s).sum_value / (o.s).total_count)::double precision,
            (o.s).p50, (o.s).p95, (o.s).p99,
-           (o.s).sum_value, (o.s).last_at, true, o.s
+           (o.s).sketch, (o.s).sum_value, (o.s).last_at, true, o.s
       FROM (SELECT r.kind, r.entity_id, pg_catalog.date_trunc('hour', r.recorded_at, 'UTC') AS hour_start,
                    metrics_rollup.rollup_agg(r.response_time, r.success, r.recorded_at, r.entity_name) AS s
               FROM old_rows r

@@ -137,12 +137,12 @@ groups \
 "           (kind, entity_id, entity_name, hour_start, total_count, success_count, failure_count," \
 "            min_response_time, max_response_time, avg_response_time," \
 "            p50_response_time, p95_response_time, p99_response_time," \
-"            sum_response_time, last_recorded_at, percentiles_exact)" \
+"            sketch, sum_response_time, last_recorded_at, percentiles_exact)" \
 "    SELECT m.kind, m.entity_id, (m.s).entity_name, $1, (m.s).total_count, (m.s).success_count," \
 "           (m.s).total_count - (m.s).success_count, (m.s).min_value, (m.s).max_value," \
 "           ((m.s).sum_value / (m.s).total_count)::double precision," \
 "           (m.s).p50, (m.s).p95, (m.s).p99," \
-"           (m.s).sum_value, (m.s).last_at, NOT m.merged" \
+"           (m.s).sketch, (m.s).sum_value, (m.s).last_at, NOT m.merged" \
 "      FROM m WHERE (m.s).total_count IS NOT NULL" \
 "    ON CONFLICT (kind, entity_id, hour_start) DO UPDATE SET" \
 "           entity_name = coalesce(excluded.entity_name, h.entity_name)," \
@@ -154,6 +154,7 @@ groups \
 "           p50_response_time = excluded.p50_response_time," \
 "           p95_response_time = excluded.p95_response_time," \
 "           p99_response_time = excluded.p99_response_time," \
+"           sketch = excluded.sketch," \
 "           sum_response_time = excluded.sum_response_time," \
 "           last_recorded_at = excluded.last_recorded_at," \
 "           percentiles_exact = excluded.percentiles_exact," \
