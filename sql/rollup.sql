@@ -185,7 +185,8 @@ SELECT h.entity_id, h.entity_name, h.total_count, h.success_count, h.min_respons
        h.max_response_time, h.sum_response_time, h.percentiles_exact, h.raw_complete,
        (h.total_count, h.success_count, h.min_response_time, h.max_response_time,
         h.sum_response_time, h.entity_name)
-       = (s.total_count, s.success_count, s.min_rt, s.max_rt, s.sum_rt, s.name) AS matches_shadow
+       IS NOT DISTINCT FROM (s.total_count, s.success_count, s.min_rt, s.max_rt, s.sum_rt, s.name)
+       AS matches_shadow
   FROM hourly_metrics h FULL JOIN shadow_hours s USING (kind, entity_id, hour_start)
  WHERE coalesce(h.kind, s.kind) = 'late' ORDER BY 1;
 
@@ -216,6 +217,18 @@ SELECT * FROM late_check;
 -- a second run, and the deletion of the late rows, change no count
 SELECT hours_processed, rollup_rows_written FROM run_rollup();
 DELETE FROM raw_metrics WHERE kind = 'late';
+SELECT hours_processed FROM run_rollup();
+SELECT * FROM late_check;
+-- a group deleted in three statements before any rollup: counted once, and
+-- its percentiles (from the merged sketch) are not claimed exact
+WITH ins AS (
+  INSERT INTO raw_metrics (kind, entity_id, recorded_at, response_time, success)
+  SELECT 'late', 'z', '2026-01-05 09:00:00+00'::timestamptz + g * interval '1 minute', g * 0.5, true
+    FROM generate_series(1, 9) g RETURNING *)
+INSERT INTO shadow SELECT * FROM ins;
+DELETE FROM raw_metrics WHERE kind = 'late' AND entity_id = 'z' AND response_time <= 1;
+DELETE FROM raw_metrics WHERE kind = 'late' AND entity_id = 'z' AND response_time <= 3;
+DELETE FROM raw_metrics WHERE kind = 'late' AND entity_id = 'z';
 SELECT hours_processed FROM run_rollup();
 SELECT * FROM late_check;
 SELECT * FROM late_pct;

@@ -226,10 +226,11 @@ CREATE TYPE metrics_rollup.rollup_stats AS (
     entity_name   text,
     name_at       timestamptz,
     last_at       timestamptz,
+    percentiles_exact boolean,
     sketch        metrics_rollup.sketch
 );
 COMMENT ON TYPE metrics_rollup.rollup_stats IS
-  'Summary of a set of events: counts, min, max, exact sum (1 ns resolution), percentiles (exact percentile_cont for one set, from the sketch after a merge), latest non-NULL name and when it was seen, latest event time, sketch (relative accuracy metrics_rollup.sketch_relative_accuracy).';
+  'Summary of a set of events: counts, min, max, exact sum (1 ns resolution), percentiles (exact percentile_cont for one set, from the sketch after a merge), latest non-NULL name and when it was seen, latest event time, whether the percentiles are exact, sketch (relative accuracy metrics_rollup.sketch_relative_accuracy).';
 
 CREATE FUNCTION metrics_rollup.rollup_agg_trans(internal, double precision, boolean, timestamptz, text)
 RETURNS internal AS 'MODULE_PATHNAME', 'rollup_agg_trans' LANGUAGE C PARALLEL SAFE;
@@ -385,7 +386,7 @@ BEGIN
            (o.s).total_count - (o.s).success_count, (o.s).min_value, (o.s).max_value,
            ((o.s).sum_value / (o.s).total_count)::double precision,
            (o.s).p50, (o.s).p95, (o.s).p99,
-           (o.s).sketch, (o.s).sum_value, (o.s).last_at, true, o.s
+           (o.s).sketch, (o.s).sum_value, (o.s).last_at, (o.s).percentiles_exact, o.s
       FROM (SELECT r.kind, r.entity_id, pg_catalog.date_trunc('hour', r.recorded_at, 'UTC') AS hour_start,
                    metrics_rollup.rollup_agg(r.response_time, r.success, r.recorded_at, r.entity_name) AS s
               FROM old_rows r
@@ -415,3 +416,7 @@ AS 'MODULE_PATHNAME', 'rollup_run_sql' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION metrics_rollup.run_rollup(timestamptz) IS
   'Rolls up every dirty (kind, entity_id, hour), oldest hour first, in the caller''s transaction (atomic); since forces a rewrite of every group from that UTC hour on. One runner at a time: a second caller waits. Requires READ COMMITTED.';
 
+CREATE FUNCTION metrics_rollup.run_rollup_background() RETURNS integer
+AS 'MODULE_PATHNAME', 'rollup_run_background' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION metrics_rollup.run_rollup_background() IS
+  'Starts a background worker that rolls up every dirty hour as the metrics_rollup worker does (one transaction per hour, so a failure keeps the hours before it); returns its pid. Needs the library in shared_preload_libraries and a free max_worker_processes slot.';

@@ -14,9 +14,10 @@
  *     (statement triggers, see the rollup section of the extension script).
  *   - Rolling up a dirty group writes archived (+) all of the group's raw
  *     rows into its hourly row and removes the mark, in one transaction.
- *     With nothing archived, percentiles are exact (percentile_cont); else
- *     they come from the merged sketch (percentiles_exact = false).  Raw rows
- *     are never deleted here, so nothing can be counted twice.
+ *     When those events were summarised in one pass (all still raw, or all
+ *     archived by one DELETE) percentiles are exact (percentile_cont); after
+ *     a merge they come from the combined sketch (percentiles_exact = false).
+ *     Raw rows are never deleted here, so nothing can be counted twice.
  *   - Every hourly row counts a subset of archived (+) raw, so when its count
  *     already equals theirs it is unchanged and is not rewritten (unless the
  *     mark says force: raw rows were updated, or run_rollup(since)).
@@ -32,6 +33,9 @@
  * pg_advisory_xact_lock(ROLLUP_LOCK_KEY); a second runner waits for it.  The
  * SQL function holds it for the caller's whole transaction (atomic, cannot
  * commit); the worker path commits, and so releases it, after every hour.
+ *
+ * run_rollup_background() starts a dynamic background worker that runs
+ * rollup_worker_run() once, as the metrics_rollup worker would.
  *
  * Must never: delete raw rows; read or write shared memory; build SQL from
  * values (everything is passed as parameters).
@@ -49,6 +53,9 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -75,6 +82,10 @@ typedef struct RollupTotals
 } RollupTotals;
 
 PG_FUNCTION_INFO_V1(rollup_run_sql);
+PG_FUNCTION_INFO_V1(rollup_run_background);
+
+/* entry point of the worker run_rollup_background() starts */
+PGDLLEXPORT void rollup_background_main(Datum arg);
 
 /*
  * Take out this hour's marks; the groups come back as three arrays, with
@@ -126,7 +137,6 @@ static const char *const rollup_take_marks_sql =
 groups \
 " m AS (" \
 "    SELECT a.kind, a.entity_id," \
-"           (h.archived).total_count IS NOT NULL AND (a.s).total_count IS NOT NULL AS merged," \
 "           metrics_rollup.rollup_stats_merge(h.archived, a.s) AS s" \
 "      FROM a LEFT JOIN metrics_rollup.hourly_metrics h" \
 "        ON h.kind = a.kind AND h.entity_id = a.entity_id AND h.hour_start = $1" \
@@ -142,7 +152,7 @@ groups \
 "           (m.s).total_count - (m.s).success_count, (m.s).min_value, (m.s).max_value," \
 "           ((m.s).sum_value / (m.s).total_count)::double precision," \
 "           (m.s).p50, (m.s).p95, (m.s).p99," \
-"           (m.s).sketch, (m.s).sum_value, (m.s).last_at, NOT m.merged" \
+"           (m.s).sketch, (m.s).sum_value, (m.s).last_at, (m.s).percentiles_exact" \
 "      FROM m WHERE (m.s).total_count IS NOT NULL" \
 "    ON CONFLICT (kind, entity_id, hour_start) DO UPDATE SET" \
 "           entity_name = coalesce(excluded.entity_name, h.entity_name)," \
@@ -440,4 +450,59 @@ rollup_worker_run(void)
 		rollup_xact_commit();
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * The dynamic worker started by run_rollup_background(): connect to the
+ * caller's database as the caller, run the worker's rollup job once, exit.
+ */
+void
+rollup_background_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	Oid			useroid;
+
+	memcpy(&useroid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	/* SIGTERM ends the worker at the next CHECK_FOR_INTERRUPTS */
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, useroid, 0);
+	rollup_worker_run();
+	proc_exit(0);
+}
+
+/*
+ * run_rollup_background() RETURNS integer: start rollup_worker_run() in a
+ * new background worker (one transaction per hour); returns its pid.
+ */
+Datum
+rollup_run_background(PG_FUNCTION_ARGS)
+{
+	BackgroundWorker worker = {0};
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+	Oid			useroid = GetUserId();
+
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "metrics_rollup");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rollup_background_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "metrics_rollup rollup (manual)");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "metrics_rollup rollup");
+	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
+	memcpy(worker.bgw_extra, &useroid, sizeof(Oid));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start a background worker for the rollup"),
+				 errhint("Raise max_worker_processes, or call run_rollup() instead.")));
+	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("the rollup background worker did not start"),
+				 errhint("Check the server log.")));
+	PG_RETURN_INT32(pid);
 }

@@ -380,6 +380,7 @@ rollup_agg_final(PG_FUNCTION_ARGS)
 		nulls[ROLLUP_STATS_NAME_AT] = true;
 	}
 	values[ROLLUP_STATS_LAST_AT] = TimestampTzGetDatum(state->last_at);
+	values[ROLLUP_STATS_EXACT] = BoolGetDatum(true);
 	values[ROLLUP_STATS_SKETCH] = rollup_sketch_from_sorted(v, n);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
@@ -463,6 +464,7 @@ rollup_stats_merge(PG_FUNCTION_ARGS)
 	r[ROLLUP_STATS_NAME_AT] = name_from_b ? b[ROLLUP_STATS_NAME_AT] : a[ROLLUP_STATS_NAME_AT];
 	rn[ROLLUP_STATS_NAME] = name_from_b ? false : an[ROLLUP_STATS_NAME];
 	rn[ROLLUP_STATS_NAME_AT] = rn[ROLLUP_STATS_NAME];
+	r[ROLLUP_STATS_EXACT] = BoolGetDatum(false);
 	r[ROLLUP_STATS_LAST_AT] = TimestampTzGetDatum(Max(DatumGetTimestampTz(a[ROLLUP_STATS_LAST_AT]),
 													  DatumGetTimestampTz(b[ROLLUP_STATS_LAST_AT])));
 
