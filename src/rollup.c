@@ -73,13 +73,8 @@
  */
 #define ROLLUP_LOCK_KEY INT64CONST(0x6D72726F6C6C7570)
 
-/* What a run did, for run_rollup()'s result row. */
-typedef struct RollupTotals
-{
-	int32		hours;			/* hours that had dirty groups */
-	int64		raw_rows;		/* raw rows read */
-	int64		rows_written;	/* hourly rows inserted, updated or deleted */
-} RollupTotals;
+/* the worker path's running totals, kept across an error */
+static RollupTotals rollup_worker_totals;
 
 PG_FUNCTION_INFO_V1(rollup_run_sql);
 PG_FUNCTION_INFO_V1(rollup_run_background);
@@ -411,12 +406,13 @@ void
 rollup_worker_run(void)
 {
 	static MemoryContext rollup_worker_cxt = NULL;
-	RollupTotals totals = {0};
+	RollupTotals *totals = &rollup_worker_totals;
 	TimestampTz *hours = NULL;
 	int			count = 0;
 	MemoryContext old;
 
 	Assert(!IsTransactionState());
+	memset(totals, 0, sizeof(RollupTotals));
 	if (!mr_rollup_enabled || RecoveryInProgress())
 		return;
 
@@ -446,10 +442,16 @@ rollup_worker_run(void)
 				 timestamptz_to_str(hours[i]), i + 1, count);
 		rollup_xact_begin(activity);
 		rollup_lock();
-		rollup_hour(hours[i], &totals);
+		rollup_hour(hours[i], totals);
 		rollup_xact_commit();
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+RollupTotals
+rollup_worker_last_totals(void)
+{
+	return rollup_worker_totals;
 }
 
 /*
@@ -468,6 +470,11 @@ rollup_background_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, useroid, 0);
 	rollup_worker_run();
+	ereport(LOG,
+			(errmsg("metrics_rollup: rolled up %d hours: %lld raw rows read, %lld hourly rows written",
+					rollup_worker_totals.hours,
+					(long long) rollup_worker_totals.raw_rows,
+					(long long) rollup_worker_totals.rows_written)));
 	proc_exit(0);
 }
 

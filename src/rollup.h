@@ -27,6 +27,14 @@ typedef enum RollupStatsField
 	ROLLUP_STATS_NATTS
 } RollupStatsField;
 
+/* What one run did (run_rollup()'s result row, and the worker's last run). */
+typedef struct RollupTotals
+{
+	int32		hours;			/* hours that had dirty groups */
+	int64		raw_rows;		/* raw rows read */
+	int64		rows_written;	/* hourly rows inserted, updated or deleted */
+} RollupTotals;
+
 /*
  * The background worker's rollup job.  Call OUTSIDE any transaction: it
  * starts and commits one transaction per dirty hour (oldest first), so a
@@ -36,5 +44,11 @@ typedef enum RollupStatsField
  * transaction).  Scheduling is the caller's job.
  */
 extern void rollup_worker_run(void);
+
+/*
+ * What the last rollup_worker_run() of this process did, including the
+ * hours committed before an error (for the worker's stats and job history).
+ */
+extern RollupTotals rollup_worker_last_totals(void);
 
 #endif							/* METRICS_ROLLUP_ROLLUP_H */

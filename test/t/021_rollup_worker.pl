@@ -55,12 +55,14 @@ is($node->safe_psql('postgres',
 	'15', 'hours 15 to 29 are still dirty');
 
 $node->safe_psql('postgres', 'DROP TRIGGER fail_hour_15 ON metrics_rollup.hourly_metrics');
-run_job();
+$offset = run_job();
 is($node->safe_psql('postgres', q{
 	SELECT count(DISTINCT hour_start) || ' hours, ' || sum(total_count) || ' events, '
 	       || (SELECT count(*) FROM metrics_rollup.rollup_dirty) || ' dirty'
 	  FROM metrics_rollup.hourly_metrics}),
 	'30 hours, 900 events, 0 dirty', 'the next run finished the job');
+ok($node->log_contains('rolled up 15 hours: 450 raw rows read, 45 hourly rows written', $offset),
+	'the worker reports what it did');
 
 # rollup_enabled = off: the job does nothing
 $node->append_conf('postgresql.conf', "metrics_rollup.rollup_enabled = off\n");
