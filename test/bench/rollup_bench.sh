@@ -119,12 +119,16 @@ echo "100k-row INSERT: without trigger $nm s, with trigger $tm s (median of 5), 
 # (about ROWS/24), as cleanup does, with and without the trigger
 q -c "SELECT count(*) FROM metrics_rollup.run_rollup()" >/dev/null
 del=() ; nodel=()
+# DELETE of raw hour h (0..23)
+del_hour() {
+	echo "DELETE FROM metrics_rollup.raw_metrics
+	       WHERE recorded_at >= '2026-01-01 00:00:00+00'::timestamptz + interval '$1 hours'
+	         AND recorded_at < '2026-01-01 00:00:00+00'::timestamptz + interval '$(($1 + 1)) hours'"
+}
 for h in 1 2 3; do
-	d="DELETE FROM metrics_rollup.raw_metrics WHERE recorded_at >= '2026-01-01 00:00:00+00'::timestamptz + interval '$h hours'
-	   AND recorded_at < '2026-01-01 00:00:00+00'::timestamptz + interval '$h hours 1 hour'"
-	del+=("$(echo "$d" | timed)")
+	del+=("$(del_hour "$h" | timed)")
 	q -c "ALTER TABLE metrics_rollup.raw_metrics DISABLE TRIGGER rollup_archive_deleted" >/dev/null
-	nodel+=("$(echo "${d//$h hours/$((h + 10)) hours}" | timed)")
+	nodel+=("$(del_hour "$((h + 10))" | timed)")
 	q -c "ALTER TABLE metrics_rollup.raw_metrics ENABLE TRIGGER rollup_archive_deleted" >/dev/null
 done
 dm=$(printf '%s\n' "${del[@]}" | median); nm=$(printf '%s\n' "${nodel[@]}" | median)
