@@ -3,6 +3,11 @@
  * rollup.h
  *	  Hourly rollup: what rollup.c and rollup_agg.c offer the other files.
  *
+ * Owns: the field order of metrics_rollup.rollup_stats (it must match the
+ * type in the extension script) and the worker's entry point.
+ * Must never: expose SQL text or anything that needs a transaction to call
+ * rollup_worker_run() (it starts its own).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef METRICS_ROLLUP_ROLLUP_H
