@@ -273,3 +273,13 @@ AS 'MODULE_PATHNAME', 'rollup_run_sql' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION metrics_rollup.run_rollup(timestamptz) IS
   'Rolls up every dirty (kind, entity_id, hour), oldest hour first, in the caller''s transaction (atomic); since forces a rewrite of every group from that UTC hour on. One runner at a time: a second caller waits. Requires READ COMMITTED.';
 
+-------------------------------------------------------------------------------
+-- Cleanup and retention: run_cleanup() (src/cleanup.c)
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION metrics_rollup.run_cleanup()
+RETURNS TABLE(relation text, rows_deleted bigint, duration interval)
+AS 'MODULE_PATHNAME', 'cleanup_run_sql' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION metrics_rollup.run_cleanup() IS
+  'Deletes expired rows: raw rows older than retention_days, raw rows of rolled-up hours past delete_raw_after_rollup_hours and the late-data window, hourly rows older than rollup_retention_days. Batches of cleanup_batch_size rows; in the caller''s transaction (the worker commits per batch). Deleted raw events stay counted in their hourly row.';
+
