@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "guc.h"
@@ -59,11 +60,21 @@ static const struct config_enum_entry overflow_policy_options[] = {
 /*
  * Define all settings.  Called once per process from _PG_init, preloaded or
  * not; restart-only (PGC_POSTMASTER) settings keep their postgresql.conf
- * value either way.
+ * value either way (see restart_only below).
  */
 void
 guc_define(void)
 {
+	/*
+	 * PostgreSQL refuses (FATAL) PGC_POSTMASTER settings from a library
+	 * loaded after startup, as happens when CREATE EXTENSION or a sketch
+	 * function loads us without shared_preload_libraries.  Nothing then uses
+	 * these settings (no shared memory, no worker), so they are defined as
+	 * reloadable instead, keeping their postgresql.conf value visible.
+	 */
+	GucContext	restart_only = process_shared_preload_libraries_in_progress ?
+		PGC_POSTMASTER : PGC_SIGHUP;
+
 	DefineCustomBoolVariable("metrics_rollup.enabled",
 							 gettext_noop("Master switch for the background worker: flushing, rollup and cleanup."),
 							 NULL,		/* long description */
@@ -78,7 +89,7 @@ guc_define(void)
 							 NULL,		/* long description */
 							 &mr_database,
 							 "postgres",		/* default */
-							 PGC_POSTMASTER,
+							 restart_only,
 							 0,		/* flags */
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 
@@ -88,7 +99,7 @@ guc_define(void)
 							 &mr_buffer_size_kb,
 							 65536,		/* default */
 							 1024, 8388608,	/* range */
-							 PGC_POSTMASTER,
+							 restart_only,
 							 GUC_UNIT_KB,		/* flags */
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 
@@ -305,7 +316,7 @@ guc_define(void)
 							 &mr_max_live_entities,
 							 10000,		/* default */
 							 100, 1000000,	/* range */
-							 PGC_POSTMASTER,
+							 restart_only,
 							 0,		/* flags */
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 

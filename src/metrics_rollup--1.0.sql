@@ -34,6 +34,141 @@ COMMENT ON VIEW metrics_rollup.config IS
 
 -- (sketch section)
 
+CREATE TYPE metrics_rollup.sketch;
+
+CREATE FUNCTION metrics_rollup.sketch_in(cstring) RETURNS metrics_rollup.sketch
+    AS 'MODULE_PATHNAME', 'sketch_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION metrics_rollup.sketch_out(metrics_rollup.sketch) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'sketch_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION metrics_rollup.sketch_recv(internal) RETURNS metrics_rollup.sketch
+    AS 'MODULE_PATHNAME', 'sketch_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION metrics_rollup.sketch_send(metrics_rollup.sketch) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'sketch_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE metrics_rollup.sketch (
+    INPUT = metrics_rollup.sketch_in,
+    OUTPUT = metrics_rollup.sketch_out,
+    RECEIVE = metrics_rollup.sketch_recv,
+    SEND = metrics_rollup.sketch_send,
+    INTERNALLENGTH = VARIABLE,
+    STORAGE = extended
+);
+
+COMMENT ON TYPE metrics_rollup.sketch IS
+  'Mergeable percentile sketch (DDSketch): every quantile is within the relative accuracy of the true value; exact count, min, max and sum.';
+COMMENT ON FUNCTION metrics_rollup.sketch_in(cstring) IS
+  'Text input of a sketch: the JSON-like form sketch_out writes, fully validated.';
+COMMENT ON FUNCTION metrics_rollup.sketch_out(metrics_rollup.sketch) IS
+  'Text output of a sketch: readable JSON-like text that sketch_in reads back byte for byte.';
+COMMENT ON FUNCTION metrics_rollup.sketch_recv(internal) IS
+  'Binary input of a sketch (the stored encoding), fully validated.';
+COMMENT ON FUNCTION metrics_rollup.sketch_send(metrics_rollup.sketch) IS
+  'Binary output of a sketch: its stored encoding.';
+
+CREATE FUNCTION metrics_rollup.sketch_to_bytea(metrics_rollup.sketch) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'sketch_to_bytea' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_to_bytea(metrics_rollup.sketch) IS
+  'The binary encoding of a sketch (what sketch_send sends).';
+CREATE FUNCTION metrics_rollup.sketch_from_bytea(bytea) RETURNS metrics_rollup.sketch
+    AS 'MODULE_PATHNAME', 'sketch_from_bytea' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_from_bytea(bytea) IS
+  'A sketch from its binary encoding, validated like sketch_recv.';
+
+-- sketch_agg: dense internal state, serialised only between parallel workers
+CREATE FUNCTION metrics_rollup.sketch_agg_trans(internal, double precision) RETURNS internal
+    AS 'MODULE_PATHNAME', 'sketch_agg_trans' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_agg_trans(internal, double precision) IS
+  'Transition function of sketch_agg(value): relative accuracy from metrics_rollup.sketch_relative_accuracy, read at the first row of a group.';
+CREATE FUNCTION metrics_rollup.sketch_agg_trans(internal, double precision, double precision) RETURNS internal
+    AS 'MODULE_PATHNAME', 'sketch_agg_trans_alpha' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_agg_trans(internal, double precision, double precision) IS
+  'Transition function of sketch_agg(value, relative_accuracy).';
+CREATE FUNCTION metrics_rollup.sketch_agg_final(internal) RETURNS metrics_rollup.sketch
+    AS 'MODULE_PATHNAME', 'sketch_agg_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_agg_final(internal) IS
+  'Final function of sketch_agg: the canonical stored sketch, NULL when no value was seen.';
+CREATE FUNCTION metrics_rollup.sketch_agg_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'sketch_agg_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_agg_combine(internal, internal) IS
+  'Combine function of sketch_agg: merges partial states of parallel workers.';
+CREATE FUNCTION metrics_rollup.sketch_agg_serial(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'sketch_agg_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_agg_serial(internal) IS
+  'Serial function of sketch_agg: a partial state as its stored encoding.';
+CREATE FUNCTION metrics_rollup.sketch_agg_deserial(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'sketch_agg_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_agg_deserial(bytea, internal) IS
+  'Deserial function of sketch_agg: a partial state from its stored encoding.';
+
+CREATE AGGREGATE metrics_rollup.sketch_agg(double precision) (
+    SFUNC = metrics_rollup.sketch_agg_trans,
+    STYPE = internal,
+    SSPACE = 4096,
+    FINALFUNC = metrics_rollup.sketch_agg_final,
+    COMBINEFUNC = metrics_rollup.sketch_agg_combine,
+    SERIALFUNC = metrics_rollup.sketch_agg_serial,
+    DESERIALFUNC = metrics_rollup.sketch_agg_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE metrics_rollup.sketch_agg(double precision) IS
+  'Percentile sketch of the non-NULL values (finite, 0..1e15), relative accuracy from metrics_rollup.sketch_relative_accuracy; NULL over no values.';
+
+CREATE AGGREGATE metrics_rollup.sketch_agg(double precision, relative_accuracy double precision) (
+    SFUNC = metrics_rollup.sketch_agg_trans,
+    STYPE = internal,
+    SSPACE = 4096,
+    FINALFUNC = metrics_rollup.sketch_agg_final,
+    COMBINEFUNC = metrics_rollup.sketch_agg_combine,
+    SERIALFUNC = metrics_rollup.sketch_agg_serial,
+    DESERIALFUNC = metrics_rollup.sketch_agg_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE metrics_rollup.sketch_agg(double precision, double precision) IS
+  'Percentile sketch of the non-NULL values with the given relative accuracy (0.0001..0.1); NULL over no values.';
+
+CREATE FUNCTION metrics_rollup.sketch_combine(metrics_rollup.sketch, metrics_rollup.sketch) RETURNS metrics_rollup.sketch
+    AS 'MODULE_PATHNAME', 'sketch_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_combine(metrics_rollup.sketch, metrics_rollup.sketch) IS
+  'Merge of two sketches of the same relative accuracy (NULL + s = s); order-independent and byte-identical to one sketch over all values.';
+
+CREATE AGGREGATE metrics_rollup.sketch_merge(metrics_rollup.sketch) (
+    SFUNC = metrics_rollup.sketch_combine,
+    STYPE = metrics_rollup.sketch,
+    COMBINEFUNC = metrics_rollup.sketch_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE metrics_rollup.sketch_merge(metrics_rollup.sketch) IS
+  'Merge of the non-NULL sketches (same relative accuracy): identical to sketch_agg over all their values.';
+
+CREATE FUNCTION metrics_rollup.sketch_quantile(metrics_rollup.sketch, double precision) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'sketch_quantile' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_quantile(metrics_rollup.sketch, double precision) IS
+  'Value at quantile q in [0, 1] (rank rule of percentile_disc), within the relative accuracy; q = 0 and 1 give the exact min and max.';
+CREATE FUNCTION metrics_rollup.sketch_quantiles(metrics_rollup.sketch, double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'sketch_quantiles' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_quantiles(metrics_rollup.sketch, double precision[]) IS
+  'sketch_quantile for each element of the array (NULL elements give NULL).';
+CREATE FUNCTION metrics_rollup.sketch_count(metrics_rollup.sketch) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'sketch_count' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_count(metrics_rollup.sketch) IS
+  'Exact number of values in the sketch.';
+CREATE FUNCTION metrics_rollup.sketch_sum(metrics_rollup.sketch) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'sketch_sum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_sum(metrics_rollup.sketch) IS
+  'Sum of the values: exact in units of 2^-64 inside the sketch, rounded to double precision here.';
+CREATE FUNCTION metrics_rollup.sketch_min(metrics_rollup.sketch) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'sketch_min' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_min(metrics_rollup.sketch) IS
+  'Exact smallest value in the sketch.';
+CREATE FUNCTION metrics_rollup.sketch_max(metrics_rollup.sketch) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'sketch_max' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_max(metrics_rollup.sketch) IS
+  'Exact largest value in the sketch.';
+CREATE FUNCTION metrics_rollup.sketch_relative_accuracy(metrics_rollup.sketch) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'sketch_relative_accuracy' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_relative_accuracy(metrics_rollup.sketch) IS
+  'Relative accuracy (alpha) the sketch was built with.';
+
 -------------------------------------------------------------------------------
 -- Raw events and ingest: record(), record_batch(), flush(), stats (src/ingest.c)
 -------------------------------------------------------------------------------
@@ -90,11 +225,11 @@ CREATE TYPE metrics_rollup.rollup_stats AS (
     p99           double precision,
     entity_name   text,
     name_at       timestamptz,
-    last_at       timestamptz
-    -- (rollup sketch spot: the events' sketch, see rollup_agg.c)
+    last_at       timestamptz,
+    sketch        metrics_rollup.sketch
 );
 COMMENT ON TYPE metrics_rollup.rollup_stats IS
-  'Summary of a set of events: counts, min, max, exact sum (1 ns resolution), exact percentiles (percentile_cont), latest non-NULL name and when it was seen, latest event time.';
+  'Summary of a set of events: counts, min, max, exact sum (1 ns resolution), percentiles (exact percentile_cont for one set, from the sketch after a merge), latest non-NULL name and when it was seen, latest event time, sketch (relative accuracy metrics_rollup.sketch_relative_accuracy).';
 
 CREATE FUNCTION metrics_rollup.rollup_agg_trans(internal, double precision, boolean, timestamptz, text)
 RETURNS internal AS 'MODULE_PATHNAME', 'rollup_agg_trans' LANGUAGE C PARALLEL SAFE;
@@ -120,7 +255,7 @@ COMMENT ON AGGREGATE metrics_rollup.rollup_agg(double precision, boolean, timest
 CREATE FUNCTION metrics_rollup.rollup_stats_merge(a metrics_rollup.rollup_stats, b metrics_rollup.rollup_stats)
 RETURNS metrics_rollup.rollup_stats AS 'MODULE_PATHNAME', 'rollup_stats_merge' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION metrics_rollup.rollup_stats_merge(metrics_rollup.rollup_stats, metrics_rollup.rollup_stats) IS
-  'Summary of the union of two disjoint sets of events; percentiles come from the merged sketch (NULL without one). NULL is the empty set.';
+  'Summary of the union of two disjoint sets of events; percentiles come from the merged sketch. NULL is the empty set.';
 
 CREATE TABLE metrics_rollup.hourly_metrics (
     kind              text             NOT NULL,
@@ -136,7 +271,7 @@ CREATE TABLE metrics_rollup.hourly_metrics (
     p50_response_time double precision,
     p95_response_time double precision,
     p99_response_time double precision,
-    -- (rollup sketch spot: sketch column)
+    sketch            metrics_rollup.sketch,
     created_at        timestamptz      NOT NULL DEFAULT now(),
     updated_at        timestamptz      NOT NULL DEFAULT now(),
     sum_response_time numeric          NOT NULL,
@@ -164,6 +299,7 @@ COMMENT ON COLUMN metrics_rollup.hourly_metrics.avg_response_time IS 'sum_respon
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.p50_response_time IS 'Median response time (s): exact (percentile_cont) when percentiles_exact, else from the sketch.';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.p95_response_time IS '95th percentile (s): exact (percentile_cont) when percentiles_exact, else from the sketch.';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.p99_response_time IS '99th percentile (s): exact (percentile_cont) when percentiles_exact, else from the sketch.';
+COMMENT ON COLUMN metrics_rollup.hourly_metrics.sketch IS 'Mergeable quantile sketch of every event of the hour (sketch_merge over hours gives percentiles of longer spans).';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.created_at IS 'When the row was first written.';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.updated_at IS 'When the row last changed (unchanged hours are not rewritten).';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.sum_response_time IS 'Exact sum of the response times, each rounded to 1 ns (values above 9e9 s are summed as double precision).';
@@ -171,6 +307,12 @@ COMMENT ON COLUMN metrics_rollup.hourly_metrics.last_recorded_at IS 'recorded_at
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.percentiles_exact IS 'True when p50/p95/p99 were computed exactly from every event of the hour.';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.archived IS 'Summary of the hour''s events whose raw rows were deleted (NULL: none). An event is in raw_metrics or here, never both.';
 COMMENT ON COLUMN metrics_rollup.hourly_metrics.raw_complete IS 'True when no raw row of the hour was ever deleted (archived is NULL).';
+
+-- The rollup reads whole hours of raw rows by time (src/rollup.c); a BRIN
+-- index costs ingest almost nothing on time-ordered rows.
+CREATE INDEX raw_metrics_recorded_at_brin ON metrics_rollup.raw_metrics USING brin (recorded_at);
+COMMENT ON INDEX metrics_rollup.raw_metrics_recorded_at_brin IS
+  'Lets run_rollup() read one UTC hour of raw rows without a full scan.';
 
 CREATE TABLE metrics_rollup.rollup_dirty (
     kind       text        NOT NULL,
@@ -238,12 +380,12 @@ BEGIN
            (kind, entity_id, entity_name, hour_start, total_count, success_count, failure_count,
             min_response_time, max_response_time, avg_response_time,
             p50_response_time, p95_response_time, p99_response_time,
-            sum_response_time, last_recorded_at, percentiles_exact, archived)
+            sketch, sum_response_time, last_recorded_at, percentiles_exact, archived)
     SELECT o.kind, o.entity_id, (o.s).entity_name, o.hour_start, (o.s).total_count, (o.s).success_count,
            (o.s).total_count - (o.s).success_count, (o.s).min_value, (o.s).max_value,
            ((o.s).sum_value / (o.s).total_count)::double precision,
            (o.s).p50, (o.s).p95, (o.s).p99,
-           (o.s).sum_value, (o.s).last_at, true, o.s
+           (o.s).sketch, (o.s).sum_value, (o.s).last_at, true, o.s
       FROM (SELECT r.kind, r.entity_id, pg_catalog.date_trunc('hour', r.recorded_at, 'UTC') AS hour_start,
                    metrics_rollup.rollup_agg(r.response_time, r.success, r.recorded_at, r.entity_name) AS s
               FROM old_rows r

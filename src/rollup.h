@@ -22,6 +22,7 @@ typedef enum RollupStatsField
 	ROLLUP_STATS_NAME,			/* text: latest non-NULL entity_name */
 	ROLLUP_STATS_NAME_AT,		/* timestamptz: when that name was seen */
 	ROLLUP_STATS_LAST_AT,		/* timestamptz: latest recorded_at */
+	ROLLUP_STATS_SKETCH,		/* metrics_rollup.sketch of the values */
 	ROLLUP_STATS_NATTS
 } RollupStatsField;
 

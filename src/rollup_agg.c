@@ -7,13 +7,20 @@
  * Owns: the aggregate's transition state (every value of the group in one
  * growing float8 array, plus counters), the final function that sorts the
  * values once and derives count, successes, min, max, the exact sum and the
- * percentile_cont p50/p95/p99 from the sorted array, and the merge of two
- * metrics_rollup.rollup_stats values.
+ * percentile_cont p50/p95/p99 from the sorted array, plus the sketch of the
+ * values (sketch_core.h, relative accuracy metrics_rollup.sketch_relative_
+ * accuracy), and the merge of two metrics_rollup.rollup_stats values, whose
+ * percentiles come from the combined sketch.
  *
  * Exact sum: each value is rounded to whole nanoseconds and added as an
  * integer into a 128-bit accumulator, so the sum does not depend on the
  * order of the events.  XXX: values of 9e9 s (285 years) or more cannot be
  * held in nanoseconds in an int64; they are summed as float8 separately.
+ * XXX: the sketch accepts values from 0 to 1e15 s; a raw row inserted
+ * directly with a value outside (raw_metrics has no CHECK) enters it clamped
+ * (the exact min/max/sum columns keep the true value).  Merging sketches
+ * built under different relative accuracies (the setting changed between a
+ * deletion and the next rollup) raises an ERROR.
  *
  * Must never: touch tables or shared memory; keep anything beyond the
  * aggregate's memory context.
@@ -33,7 +40,9 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "guc.h"
 #include "rollup.h"
+#include "sketch_core.h"
 
 #ifndef HAVE_INT128
 #error "rollup_agg.c needs a 128-bit integer type for the exact sum"
@@ -41,6 +50,9 @@
 
 /* values at or above this many seconds are summed as float8 */
 #define ROLLUP_MAX_NS_VALUE 9.0e9
+
+/* Scratch space for one sketch encoding; the backend is single-threaded. */
+static uint8_t rollup_encode_buffer[SKETCH_MAX_ENCODED];
 
 /* Transition state of rollup_agg, in the aggregate's memory context. */
 typedef struct RollupAggState
@@ -113,7 +125,11 @@ rollup_agg_trans(PG_FUNCTION_ARGS)
 
 	state = PG_ARGISNULL(0) ? NULL : (RollupAggState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (state == NULL)
+			PG_RETURN_NULL();
 		PG_RETURN_POINTER(state);
+	}
 	if (state == NULL)
 		state = rollup_agg_state_new(aggcontext);
 
@@ -210,18 +226,114 @@ rollup_sum_numeric(int128 sum_ns, float8 sum_big)
 	return result;
 }
 
-/* The result row type of the function being called. */
+/* sketch_core's memory: palloc in the context given as ctx */
+static void *
+rollup_sketch_alloc(void *ctx, size_t size)
+{
+	return MemoryContextAlloc((MemoryContext) ctx, size);
+}
+
+static void
+rollup_sketch_check(SketchError err)
+{
+	if (err != SKETCH_OK)
+		ereport(ERROR,
+				(errcode(err == SKETCH_ERR_NOMEM ? ERRCODE_OUT_OF_MEMORY :
+						 err == SKETCH_ERR_FORMAT ? ERRCODE_DATA_CORRUPTED :
+						 ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot build the rollup sketch: %s", sketch_error_message()),
+				 errhint("Check that metrics_rollup.sketch_relative_accuracy did not change since the hour was first rolled up.")));
+}
+
+/* The stored varlena of a sketch (what the sketch type holds). */
+static Datum
+rollup_sketch_datum(const SketchState *s)
+{
+	size_t		len = sketch_encode(s, rollup_encode_buffer);
+	bytea	   *result = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(result, VARHDRSZ + len);
+	memcpy(VARDATA(result), rollup_encode_buffer, len);
+	return PointerGetDatum(result);
+}
+
+/* The sketch of sorted values. */
+static Datum
+rollup_sketch_from_sorted(const float8 *v, int64 n)
+{
+	SketchAllocator alloc = {rollup_sketch_alloc, NULL, CurrentMemoryContext};
+	SketchState s;
+
+	rollup_sketch_check(sketch_init(&s, mr_sketch_relative_accuracy, &alloc));
+	for (int64 i = 0; i < n; i++)
+	{
+		/* out-of-contract raw values must not stop the rollup forever */
+		float8		x = Min(v[i], SKETCH_MAX_VALUE);	/* NaN too */
+
+		rollup_sketch_check(sketch_add(&s, Max(x, 0.0)));
+	}
+	return rollup_sketch_datum(&s);
+}
+
+/* Decode a stored sketch into s, allocating with alloc. */
+static void
+rollup_sketch_load(Datum datum, SketchState *s, const SketchAllocator *alloc)
+{
+	bytea	   *v = DatumGetByteaPP(datum);
+
+	rollup_sketch_check(sketch_decode((const uint8_t *) VARDATA_ANY(v),
+									  VARSIZE_ANY_EXHDR(v), s, alloc));
+}
+
+/*
+ * Combine the sketches of a and b into r[ROLLUP_STATS_SKETCH] and take the
+ * percentiles from the result.
+ */
+static void
+rollup_sketch_merge(Datum a, Datum b, Datum *r)
+{
+	SketchAllocator alloc = {rollup_sketch_alloc, NULL, CurrentMemoryContext};
+	SketchState sa;
+	SketchState sb;
+	static const float8 qs[3] = {0.5, 0.95, 0.99};
+	static const int fields[3] = {ROLLUP_STATS_P50, ROLLUP_STATS_P95,
+	ROLLUP_STATS_P99};
+
+	rollup_sketch_load(a, &sa, &alloc);
+	rollup_sketch_load(b, &sb, &alloc);
+	rollup_sketch_check(sketch_merge_into(&sa, &sb));
+	for (int i = 0; i < 3; i++)
+	{
+		double		q;
+
+		rollup_sketch_check(sketch_quantile_value(&sa, qs[i], &q));
+		r[fields[i]] = Float8GetDatum(q);
+	}
+	r[ROLLUP_STATS_SKETCH] = rollup_sketch_datum(&sa);
+}
+
+/*
+ * The result row type of the function being called, looked up once per
+ * query and kept in fn_extra (the final function runs once per group).
+ */
 static TupleDesc
 rollup_result_desc(FunctionCallInfo fcinfo)
 {
-	TupleDesc	desc;
+	TupleDesc	desc = (TupleDesc) fcinfo->flinfo->fn_extra;
+	MemoryContext old;
 
+	if (desc != NULL)
+		return desc;
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	if (desc->natts != ROLLUP_STATS_NATTS)
 		elog(ERROR, "metrics_rollup.rollup_stats has %d attributes, expected %d",
 			 desc->natts, ROLLUP_STATS_NATTS);
-	return BlessTupleDesc(desc);
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = desc;
+	return desc;
 }
 
 /*
@@ -240,9 +352,9 @@ rollup_agg_final(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "rollup_agg_final called in non-aggregate context");
-	if (PG_ARGISNULL(0))
+	state = PG_ARGISNULL(0) ? NULL : (RollupAggState *) PG_GETARG_POINTER(0);
+	if (state == NULL || state->count == 0)
 		PG_RETURN_NULL();
-	state = (RollupAggState *) PG_GETARG_POINTER(0);
 	v = state->values;
 	n = state->count;
 
@@ -268,6 +380,7 @@ rollup_agg_final(PG_FUNCTION_ARGS)
 		nulls[ROLLUP_STATS_NAME_AT] = true;
 	}
 	values[ROLLUP_STATS_LAST_AT] = TimestampTzGetDatum(state->last_at);
+	values[ROLLUP_STATS_SKETCH] = rollup_sketch_from_sorted(v, n);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
@@ -306,7 +419,7 @@ rollup_stats_is_empty(FunctionCallInfo fcinfo, int argno, Datum *values,
 /*
  * rollup_stats_merge(a, b): the union of two disjoint sets.  Counts and sums
  * add, min/max combine, the newer name wins (b on a tie); exact percentiles
- * cannot be merged, so they come from the merged sketch, or are NULL.
+ * cannot be merged, so they come from the combined sketch.
  */
 Datum
 rollup_stats_merge(PG_FUNCTION_ARGS)
@@ -338,8 +451,9 @@ rollup_stats_merge(PG_FUNCTION_ARGS)
 											 DatumGetFloat8(b[ROLLUP_STATS_MAX])));
 	r[ROLLUP_STATS_SUM] = DirectFunctionCall2(numeric_add, a[ROLLUP_STATS_SUM],
 											  b[ROLLUP_STATS_SUM]);
-	/* (rollup sketch spot: percentiles of the combined sketch) */
-	rn[ROLLUP_STATS_P50] = rn[ROLLUP_STATS_P95] = rn[ROLLUP_STATS_P99] = true;
+	if (an[ROLLUP_STATS_SKETCH] || bn[ROLLUP_STATS_SKETCH])
+		elog(ERROR, "metrics_rollup.rollup_stats without a sketch cannot be merged");
+	rollup_sketch_merge(a[ROLLUP_STATS_SKETCH], b[ROLLUP_STATS_SKETCH], r);
 
 	name_from_b = !bn[ROLLUP_STATS_NAME] &&
 		(an[ROLLUP_STATS_NAME] ||

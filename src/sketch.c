@@ -1,2 +1,688 @@
-/* placeholder until the sketch lands */
+/*-------------------------------------------------------------------------
+ *
+ * sketch.c
+ *	  SQL face of the percentile sketch: type I/O, aggregates, accessors.
+ *
+ * Owns: the fmgr wrappers around sketch_core.c (palloc, ereport), the text
+ * format and the mapping of core errors to SQLSTATEs.  The stored varlena
+ * is exactly sketch_encode's output; every function decodes it with full
+ * validation (a bad stored value is XX001 data_corrupted).
+ *
+ * Text format (keys in this order, no spaces; doubles in shortest
+ * round-trip form; the sum is the exact decimal of its fixed-point value):
+ *	 {"v":1,"alpha":0.01,"count":3,"zeros":1,"min":0,"max":2,
+ *	  "sum":"3","bins":{"0":1,"35":1}}
+ *
+ * Works without shared_preload_libraries: no shared memory here.
+ *
+ * Must never: keep state across calls outside the aggregate context, or
+ * return an answer from an input it could not fully validate.
+ *
+ *-------------------------------------------------------------------------
+ */
 #include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "guc.h"
+#include "sketch_core.h"
+
+/* Aggregate transition state: the dense sketch and its allocator. */
+typedef struct SketchAggState
+{
+	SketchState sketch;
+	SketchAllocator allocator;	/* allocates in the aggregate context */
+} SketchAggState;
+
+/* Scratch space for one encoding; the backend is single-threaded. */
+static uint8_t encode_buffer[SKETCH_MAX_ENCODED];
+
+static void *
+sketch_palloc(void *ctx, size_t size)
+{
+	return MemoryContextAlloc((MemoryContext) ctx, size);
+}
+
+static void
+sketch_pfree(void *ctx, void *ptr)
+{
+	pfree(ptr);
+}
+
+static const SketchAllocator *
+sketch_current_allocator(void)
+{
+	SketchAllocator *a = palloc(sizeof(SketchAllocator));
+
+	a->alloc = sketch_palloc;
+	a->free = sketch_pfree;
+	a->ctx = CurrentMemoryContext;
+	return a;
+}
+
+/*
+ * Raise the ERROR for a core failure.  format_code is the SQLSTATE for
+ * malformed input on the path at hand (text, binary, stored).
+ */
+static void
+sketch_raise(SketchError err, int format_code)
+{
+	const char *msg = sketch_error_message();
+
+	switch (err)
+	{
+		case SKETCH_OK:
+			return;
+		case SKETCH_ERR_VALUE:
+		case SKETCH_ERR_RANGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("sketch value out of range: %s", msg),
+					 errhint("A sketch accepts finite values from 0 to 1e15; NULLs are ignored.")));
+			break;
+		case SKETCH_ERR_QUANTILE:
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("quantile must be between 0 and 1"),
+					 errhint("Pass 0.5 for the median, 0.99 for the 99th percentile.")));
+			break;
+		case SKETCH_ERR_ALPHA:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("relative accuracy must be between %g and %g",
+							SKETCH_MIN_ALPHA, SKETCH_MAX_ALPHA),
+					 errhint("0.01 keeps every quantile within 1%% of the true value.")));
+			break;
+		case SKETCH_ERR_ALPHA_MISMATCH:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot merge sketches with different relative accuracy"),
+					 errhint("Build every sketch that is merged together with the same relative_accuracy.")));
+			break;
+		case SKETCH_ERR_FORMAT:
+			if (format_code == ERRCODE_DATA_CORRUPTED)
+				ereport(ERROR,
+						(errcode(format_code),
+						 errmsg("stored sketch is corrupted"),
+						 errdetail("The sketch is malformed: %s.", msg)));
+			ereport(ERROR,
+					(errcode(format_code),
+					 errmsg("invalid sketch"),
+					 errdetail("The sketch is malformed: %s.", msg)));
+			break;
+		case SKETCH_ERR_NOMEM:
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory building a sketch")));
+			break;
+	}
+}
+
+/* Decode a stored sketch into a state in the current memory context. */
+static SketchState *
+sketch_load(Datum datum)
+{
+	bytea	   *v = (bytea *) PG_DETOAST_DATUM(datum);
+	SketchState *s = palloc(sizeof(SketchState));
+
+	sketch_raise(sketch_decode((const uint8_t *) VARDATA_ANY(v),
+							   VARSIZE_ANY_EXHDR(v), s,
+							   sketch_current_allocator()),
+				 ERRCODE_DATA_CORRUPTED);
+	return s;
+}
+
+/* The canonical varlena of a state. */
+static bytea *
+sketch_store(const SketchState *s)
+{
+	size_t		len = sketch_encode(s, encode_buffer);
+	bytea	   *result = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(result, VARHDRSZ + len);
+	memcpy(VARDATA(result), encode_buffer, len);
+	return result;
+}
+
+/* ---------------- text input ---------------- */
+
+typedef struct TextCursor
+{
+	const char *p;
+	const char *input;
+} TextCursor;
+
+static void pg_attribute_noreturn()
+text_fail(TextCursor *c, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type sketch: \"%s\"", c->input),
+			 errdetail("%s", why),
+			 errhint("Use the text form that sketch_out produces.")));
+}
+
+static void
+text_expect(TextCursor *c, const char *literal)
+{
+	size_t		len = strlen(literal);
+
+	if (strncmp(c->p, literal, len) != 0)
+		text_fail(c, psprintf("Expected %s at offset %d.", literal,
+							  (int) (c->p - c->input)));
+	c->p += len;
+}
+
+static uint64
+text_uint64(TextCursor *c)
+{
+	uint64		v = 0;
+	const char *start = c->p;
+
+	while (*c->p >= '0' && *c->p <= '9')
+	{
+		if (v > (PG_UINT64_MAX - 9) / 10)
+			text_fail(c, "An integer is out of range.");
+		v = v * 10 + (uint64) (*c->p - '0');
+		c->p++;
+	}
+	if (c->p == start || (*start == '0' && c->p - start > 1))
+		text_fail(c, "Expected an unsigned integer without leading zeros.");
+	return v;
+}
+
+static int64
+text_int64(TextCursor *c)
+{
+	bool		negative = (*c->p == '-');
+	uint64		v;
+
+	if (negative)
+		c->p++;
+	v = text_uint64(c);
+	if (v > (uint64) PG_INT32_MAX + 1)
+		text_fail(c, "A bucket index is out of range.");
+	return negative ? -(int64) v : (int64) v;
+}
+
+/* A finite double in plain decimal or exponent notation. */
+static double
+text_double(TextCursor *c)
+{
+	const char *start = c->p;
+	char	   *end;
+	char	   *copy;
+	double		v;
+
+	while ((*c->p >= '0' && *c->p <= '9') || *c->p == '.' || *c->p == 'e' ||
+		   *c->p == 'E' || *c->p == '-' || *c->p == '+')
+		c->p++;
+	if (c->p == start)
+		text_fail(c, "Expected a number.");
+	copy = pnstrdup(start, c->p - start);
+	errno = 0;
+	v = strtod(copy, &end);
+	if (*end != '\0' || errno != 0 || !isfinite(v))
+		text_fail(c, "A number is malformed or out of range.");
+	return v;
+}
+
+static sketch_u128
+text_sum(TextCursor *c)
+{
+	const char *start = c->p;
+	sketch_u128 sum;
+
+	while (*c->p != '"' && *c->p != '\0')
+		c->p++;
+	if (sketch_sum_parse(start, c->p - start, &sum) != SKETCH_OK)
+		text_fail(c, psprintf("The sum is malformed: %s.", sketch_error_message()));
+	return sum;
+}
+
+/* Report a core error on text input as 22P02, keeping its reason. */
+static void
+text_check(TextCursor *c, SketchError err)
+{
+	if (err == SKETCH_OK)
+		return;
+	text_fail(c, psprintf("The sketch is malformed: %s.", sketch_error_message()));
+}
+
+PG_FUNCTION_INFO_V1(sketch_in);
+Datum
+sketch_in(PG_FUNCTION_ARGS)
+{
+	TextCursor	c;
+	SketchState s;
+	double		alpha;
+	double		min;
+	double		max;
+	uint64		count;
+	uint64		zeros;
+	sketch_u128 sum;
+
+	c.input = PG_GETARG_CSTRING(0);
+	c.p = c.input;
+	text_expect(&c, "{\"v\":");
+	if (text_uint64(&c) != SKETCH_FORMAT_VERSION)
+		text_fail(&c, "Unsupported sketch format version.");
+	text_expect(&c, ",\"alpha\":");
+	alpha = text_double(&c);
+	text_expect(&c, ",\"count\":");
+	count = text_uint64(&c);
+	text_expect(&c, ",\"zeros\":");
+	zeros = text_uint64(&c);
+	text_expect(&c, ",\"min\":");
+	min = text_double(&c);
+	text_expect(&c, ",\"max\":");
+	max = text_double(&c);
+	text_expect(&c, ",\"sum\":\"");
+	sum = text_sum(&c);
+	text_expect(&c, "\",\"bins\":{");
+	text_check(&c, sketch_build_begin(&s, alpha, count, zeros, min, max, sum,
+									  sketch_current_allocator()));
+	if (*c.p != '}')
+	{
+		for (;;)
+		{
+			int64		index;
+
+			text_expect(&c, "\"");
+			index = text_int64(&c);
+			text_expect(&c, "\":");
+			text_check(&c, sketch_build_bucket(&s, index, text_uint64(&c)));
+			if (*c.p != ',')
+				break;
+			c.p++;
+		}
+	}
+	text_expect(&c, "}}");
+	if (*c.p != '\0')
+		text_fail(&c, "Unexpected characters after the sketch.");
+	text_check(&c, sketch_build_finish(&s));
+	PG_RETURN_BYTEA_P(sketch_store(&s));
+}
+
+/* ---------------- text output ---------------- */
+
+static void
+append_double(StringInfo buf, double d)
+{
+	char		tmp[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	double_to_shortest_decimal_buf(d, tmp);
+	appendStringInfoString(buf, tmp);
+}
+
+PG_FUNCTION_INFO_V1(sketch_out);
+Datum
+sketch_out(PG_FUNCTION_ARGS)
+{
+	SketchState *s = sketch_load(PG_GETARG_DATUM(0));
+	StringInfoData buf;
+	char		sum[SKETCH_SUM_TEXT_LEN];
+	bool		first = true;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"v\":%d,\"alpha\":", SKETCH_FORMAT_VERSION);
+	append_double(&buf, s->alpha);
+	appendStringInfo(&buf, ",\"count\":" UINT64_FORMAT ",\"zeros\":" UINT64_FORMAT ",\"min\":",
+					 s->count, s->zeros);
+	append_double(&buf, s->min);
+	appendStringInfoString(&buf, ",\"max\":");
+	append_double(&buf, s->max);
+	sketch_sum_format(s->sum, sum);
+	appendStringInfo(&buf, ",\"sum\":\"%s\",\"bins\":{", sum);
+	for (int32 i = s->lo_index; s->count > s->zeros && i <= s->hi_index; i++)
+	{
+		uint64		n = s->counts[i - s->base];
+
+		if (n == 0)
+			continue;
+		appendStringInfo(&buf, "%s\"%d\":" UINT64_FORMAT, first ? "" : ",", i, n);
+		first = false;
+	}
+	appendStringInfoString(&buf, "}}");
+	PG_RETURN_CSTRING(buf.data);
+}
+
+/* ---------------- binary I/O ---------------- */
+
+/* Validate encoded bytes from the client; re-encode canonically. */
+static bytea *
+sketch_from_wire(const char *data, int len)
+{
+	SketchState s;
+
+	sketch_raise(sketch_decode((const uint8_t *) data, len, &s,
+							   sketch_current_allocator()),
+				 ERRCODE_INVALID_BINARY_REPRESENTATION);
+	return sketch_store(&s);
+}
+
+PG_FUNCTION_INFO_V1(sketch_recv);
+Datum
+sketch_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	const char *data = buf->data + buf->cursor;
+	int			len = buf->len - buf->cursor;
+
+	buf->cursor = buf->len;
+	PG_RETURN_BYTEA_P(sketch_from_wire(data, len));
+}
+
+PG_FUNCTION_INFO_V1(sketch_send);
+Datum
+sketch_send(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = PG_GETARG_BYTEA_PP(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(sketch_to_bytea);
+Datum
+sketch_to_bytea(PG_FUNCTION_ARGS)
+{
+	/* the stored bytes are the binary format; validate them on the way */
+	PG_RETURN_BYTEA_P(sketch_store(sketch_load(PG_GETARG_DATUM(0))));
+}
+
+PG_FUNCTION_INFO_V1(sketch_from_bytea);
+Datum
+sketch_from_bytea(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = PG_GETARG_BYTEA_PP(0);
+
+	PG_RETURN_BYTEA_P(sketch_from_wire(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v)));
+}
+
+/* ---------------- sketch_agg: internal dense state ---------------- */
+
+static SketchAggState *
+sketch_agg_new(MemoryContext aggcontext, double alpha)
+{
+	SketchAggState *st = MemoryContextAllocZero(aggcontext, sizeof(SketchAggState));
+
+	st->allocator.alloc = sketch_palloc;
+	st->allocator.free = sketch_pfree;
+	st->allocator.ctx = aggcontext;
+	sketch_raise(sketch_init(&st->sketch, alpha, &st->allocator), 0);
+	return st;
+}
+
+static MemoryContext
+sketch_agg_context(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext aggcontext;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	return aggcontext;
+}
+
+/* Shared by both transition functions: alpha is read at the first row. */
+static Datum
+sketch_agg_add(FunctionCallInfo fcinfo, double alpha)
+{
+	SketchAggState *st;
+
+	/*
+	 * The context check matters only when the state is created: SQL cannot
+	 * pass a non-NULL internal value, so a later call is an aggregate's.
+	 */
+	if (PG_ARGISNULL(0))
+		st = sketch_agg_new(sketch_agg_context(fcinfo, "sketch_agg"), alpha);
+	else
+	{
+		st = (SketchAggState *) PG_GETARG_POINTER(0);
+		if (st->sketch.alpha != alpha)
+			sketch_raise(SKETCH_ERR_ALPHA_MISMATCH, 0);
+	}
+	sketch_raise(sketch_add(&st->sketch, PG_GETARG_FLOAT8(1)), 0);
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(sketch_agg_trans);
+Datum
+sketch_agg_trans(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	if (PG_ARGISNULL(0))
+		return sketch_agg_add(fcinfo, mr_sketch_relative_accuracy);
+	return sketch_agg_add(fcinfo, ((SketchAggState *) PG_GETARG_POINTER(0))->sketch.alpha);
+}
+
+PG_FUNCTION_INFO_V1(sketch_agg_trans_alpha);
+Datum
+sketch_agg_trans_alpha(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relative accuracy must not be null"),
+				 errhint("Pass a relative accuracy between 0.0001 and 0.1, or use sketch_agg(value).")));
+	return sketch_agg_add(fcinfo, PG_GETARG_FLOAT8(2));
+}
+
+PG_FUNCTION_INFO_V1(sketch_agg_final);
+Datum
+sketch_agg_final(PG_FUNCTION_ARGS)
+{
+	SketchAggState *st;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (SketchAggState *) PG_GETARG_POINTER(0);
+	if (st->sketch.count == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(sketch_store(&st->sketch));
+}
+
+PG_FUNCTION_INFO_V1(sketch_agg_combine);
+Datum
+sketch_agg_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext = sketch_agg_context(fcinfo, "sketch_agg_combine");
+	SketchAggState *dst;
+	SketchAggState *src;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	src = (SketchAggState *) PG_GETARG_POINTER(1);
+	if (PG_ARGISNULL(0))
+		dst = sketch_agg_new(aggcontext, src->sketch.alpha);
+	else
+		dst = (SketchAggState *) PG_GETARG_POINTER(0);
+	sketch_raise(sketch_merge_into(&dst->sketch, &src->sketch), 0);
+	PG_RETURN_POINTER(dst);
+}
+
+PG_FUNCTION_INFO_V1(sketch_agg_serial);
+Datum
+sketch_agg_serial(PG_FUNCTION_ARGS)
+{
+	SketchAggState *st = (SketchAggState *) PG_GETARG_POINTER(0);
+
+	sketch_agg_context(fcinfo, "sketch_agg_serial");
+	PG_RETURN_BYTEA_P(sketch_store(&st->sketch));
+}
+
+PG_FUNCTION_INFO_V1(sketch_agg_deserial);
+Datum
+sketch_agg_deserial(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext = sketch_agg_context(fcinfo, "sketch_agg_deserial");
+	bytea	   *v = PG_GETARG_BYTEA_PP(0);
+	SketchAggState *st = MemoryContextAllocZero(aggcontext, sizeof(SketchAggState));
+
+	st->allocator.alloc = sketch_palloc;
+	st->allocator.free = sketch_pfree;
+	st->allocator.ctx = aggcontext;
+	sketch_raise(sketch_decode((const uint8_t *) VARDATA_ANY(v),
+							   VARSIZE_ANY_EXHDR(v), &st->sketch, &st->allocator),
+				 ERRCODE_DATA_CORRUPTED);
+	PG_RETURN_POINTER(st);
+}
+
+/* ---------------- functions on stored sketches ---------------- */
+
+/* NULL + s = s; the aggregate sketch_merge uses it as SFUNC and COMBINEFUNC. */
+PG_FUNCTION_INFO_V1(sketch_combine);
+Datum
+sketch_combine(PG_FUNCTION_ARGS)
+{
+	SketchState *a;
+	SketchState *b;
+
+	if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BYTEA_P(sketch_store(sketch_load(PG_GETARG_DATUM(1))));
+	a = sketch_load(PG_GETARG_DATUM(0));
+	if (!PG_ARGISNULL(1))
+	{
+		b = sketch_load(PG_GETARG_DATUM(1));
+		sketch_raise(sketch_merge_into(a, b), 0);
+	}
+	PG_RETURN_BYTEA_P(sketch_store(a));
+}
+
+PG_FUNCTION_INFO_V1(sketch_quantile);
+Datum
+sketch_quantile(PG_FUNCTION_ARGS)
+{
+	SketchState *s = sketch_load(PG_GETARG_DATUM(0));
+	double		q = PG_GETARG_FLOAT8(1);
+	double		result;
+
+	if (!(q >= 0.0 && q <= 1.0))
+		sketch_raise(SKETCH_ERR_QUANTILE, 0);
+	if (s->count == 0)
+		PG_RETURN_NULL();
+	sketch_raise(sketch_quantile_value(s, q, &result), 0);
+	PG_RETURN_FLOAT8(result);
+}
+
+/* One result per element of the array; NULL elements give NULL. */
+PG_FUNCTION_INFO_V1(sketch_quantiles);
+Datum
+sketch_quantiles(PG_FUNCTION_ARGS)
+{
+	SketchState *s = sketch_load(PG_GETARG_DATUM(0));
+	ArrayType  *qs = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	deconstruct_array(qs, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		double		q;
+		double		result;
+
+		if (nulls[i])
+			continue;
+		q = DatumGetFloat8(elems[i]);
+		if (!(q >= 0.0 && q <= 1.0))
+			sketch_raise(SKETCH_ERR_QUANTILE, 0);
+		if (s->count == 0)
+			nulls[i] = true;
+		else
+		{
+			sketch_raise(sketch_quantile_value(s, q, &result), 0);
+			elems[i] = Float8GetDatum(result);
+		}
+	}
+	dims[0] = n;
+	if (n == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT8OID));
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, nulls, 1, dims, lbs,
+											 FLOAT8OID, sizeof(float8),
+											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+PG_FUNCTION_INFO_V1(sketch_count);
+Datum
+sketch_count(PG_FUNCTION_ARGS)
+{
+	SketchState *s = sketch_load(PG_GETARG_DATUM(0));
+
+	if (s->count > (uint64) PG_INT64_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("sketch count does not fit in bigint")));
+	PG_RETURN_INT64((int64) s->count);
+}
+
+PG_FUNCTION_INFO_V1(sketch_sum);
+Datum
+sketch_sum(PG_FUNCTION_ARGS)
+{
+	SketchState *s = sketch_load(PG_GETARG_DATUM(0));
+
+	if (s->count == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(sketch_sum_double(s));
+}
+
+PG_FUNCTION_INFO_V1(sketch_min);
+Datum
+sketch_min(PG_FUNCTION_ARGS)
+{
+	SketchState *s = sketch_load(PG_GETARG_DATUM(0));
+
+	if (s->count == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(s->min);
+}
+
+PG_FUNCTION_INFO_V1(sketch_max);
+Datum
+sketch_max(PG_FUNCTION_ARGS)
+{
+	SketchState *s = sketch_load(PG_GETARG_DATUM(0));
+
+	if (s->count == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(s->max);
+}
+
+PG_FUNCTION_INFO_V1(sketch_relative_accuracy);
+Datum
+sketch_relative_accuracy(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(sketch_load(PG_GETARG_DATUM(0))->alpha);
+}
