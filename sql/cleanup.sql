@@ -70,8 +70,10 @@ SELECT count(*) AS hours_differing
     OR hm.min_response_time IS DISTINCT FROM s.lo
     OR hm.max_response_time IS DISTINCT FROM s.hi
     OR abs(hm.avg_response_time - s.total / s.n) > 1e-9;
--- a second run finds nothing more to delete
+-- the next cleanup deletes the hours rolled up since: 'late' (4 rows) and
+-- 'old' just inside retention (2 rows, rolled up and past the late window)
 SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
+SELECT count(*) AS raw_rows_left FROM metrics_rollup.raw_metrics WHERE entity_id IN ('late', 'old');
 
 -- 4. Batching: 5000 expired rows with cleanup_batch_size = 100 take many
 --    DELETE statements, and all of them go.
@@ -85,7 +87,11 @@ UPDATE cleanup_batches SET n = 0;
 SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
 SELECT n > 10 AS several_batches FROM cleanup_batches;
 SELECT count(*) AS bulk_rows_left FROM metrics_rollup.raw_metrics WHERE entity_id = 'bulk';
-SELECT sum(total_count) AS bulk_events_counted FROM metrics_rollup.hourly_metrics WHERE entity_id = 'bulk';
+-- the deleted events wait in their hours' archived summaries: the next
+-- rollup counts every one of them, once
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT sum(total_count) AS bulk_events_counted, count(*) AS bulk_hours
+  FROM metrics_rollup.hourly_metrics WHERE entity_id = 'bulk';
 ALTER SYSTEM RESET metrics_rollup.cleanup_batch_size;
 SELECT pg_reload_conf();
 
