@@ -14,7 +14,9 @@ OBJS = \
 	src/worker.o \
 	src/ingest.o \
 	src/rollup.o \
-	src/rollup_agg.o
+	src/rollup_agg.o \
+	src/job.o \
+	src/cleanup.o
 
 DATA = src/metrics_rollup--1.0.sql
 PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"

@@ -517,3 +517,14 @@ CREATE FUNCTION metrics_rollup.run_rollup_background() RETURNS integer
 AS 'MODULE_PATHNAME', 'rollup_run_background' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION metrics_rollup.run_rollup_background() IS
   'Starts a background worker that rolls up every dirty hour as the metrics_rollup worker does (one transaction per hour, so a failure keeps the hours before it); returns its pid. Needs the library in shared_preload_libraries and a free max_worker_processes slot.';
+
+-------------------------------------------------------------------------------
+-- Cleanup and retention: run_cleanup() (src/cleanup.c)
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION metrics_rollup.run_cleanup()
+RETURNS TABLE(relation text, rows_deleted bigint, duration interval)
+AS 'MODULE_PATHNAME', 'cleanup_run_sql' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION metrics_rollup.run_cleanup() IS
+  'Deletes expired rows: raw rows older than retention_days, raw rows of rolled-up hours past delete_raw_after_rollup_hours and the late-data window, hourly rows older than rollup_retention_days. Batches of cleanup_batch_size rows; in the caller''s transaction (the worker commits per batch). Deleted raw events stay counted in their hourly row.';
+
