@@ -12,7 +12,8 @@ OBJS = \
 	src/sketch.o \
 	src/buffer.o \
 	src/worker.o \
-	src/ingest.o
+	src/ingest.o \
+	src/live.o
 
 DATA = src/metrics_rollup--1.0.sql
 PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"
