@@ -16,15 +16,19 @@
  * same transaction (see rollup.c), so even a retention cutoff that passes an
  * hour not rolled up yet leaves the event counted in its hour.
  *
- * Batches: raw_metrics is walked once per run in ranges of heap blocks
- * (ctid >= '(b,0)' AND ctid < '(b+n,0)', a TID range scan), n chosen so a
- * range holds about cleanup_batch_size rows.  Every batch is one statement;
- * the worker commits after each, so no lock or snapshot is held for long, a
- * failure keeps the batches before it, and the walk costs one pass over the
- * table however many rows expire (a repeated "DELETE ... LIMIT" would rescan
- * the dead rows of earlier batches every time).  DELETE takes ROW EXCLUSIVE:
- * concurrent COPY from the flush never waits for it.  hourly_metrics is
- * small and indexed by hour: batches of ctids found through that index.
+ * Batches: one statement lists the expired (hour, kind, entity_id) groups
+ * with their row counts, oldest hour first (the BRIN index on recorded_at
+ * skips recent blocks); then each batch deletes whole groups of one hour,
+ * together at most cleanup_batch_size rows, through the (kind, entity_id,
+ * recorded_at) index (a group larger than that goes in slices).  Whole
+ * groups matter: the DELETE trigger archives the deleted events into their
+ * hourly row, so a batch that touched every group of an hour a little (as a
+ * walk in heap order would: an hour's entities are interleaved on disk)
+ * would rewrite every hourly row once per batch.  The worker commits after
+ * each batch, so no lock or snapshot is held for long and a failure keeps
+ * the batches before it.  DELETE takes ROW EXCLUSIVE: concurrent COPY from
+ * the flush never waits for it.  hourly_metrics is indexed by hour:
+ * batches of ctids found through that index.
  *
  * One runner at a time, with rollup too: job_runner_lock() in every batch's
  * transaction.  run_cleanup() runs in the caller's transaction (a function
@@ -45,8 +49,9 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/itemptr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "cleanup.h"
@@ -61,40 +66,76 @@ typedef struct CleanupCutoffs
 	TimestampTz hourly_retention;	/* hourly rows */
 } CleanupCutoffs;
 
-/* Where the walk over raw_metrics is. */
-typedef struct RawWalk
+/* One (hour, kind, entity_id) whose expired raw rows go in this run. */
+typedef struct RawGroup
 {
-	int64		next_block;		/* first block of the next batch */
-	int64		end_block;		/* blocks at the start of the run */
-	int64		blocks_per_batch;
-} RawWalk;
+	TimestampTz hour;
+	Datum		kind;			/* text, in the plan's memory context */
+	Datum		entity_id;		/* text */
+	int64		rows;			/* rows counted when listed */
+} RawGroup;
+
+/* The groups of one listing pass, consumed batch by batch. */
+typedef struct RawPlan
+{
+	RawGroup   *groups;
+	int			ngroups;
+	int			next;			/* first group of the next batch */
+	bool		all_before_retention;	/* scratch: of the current batch */
+} RawPlan;
 
 PG_FUNCTION_INFO_V1(cleanup_run_sql);
 
-static const char *const cleanup_raw_size_sql =
-"SELECT pg_catalog.pg_relation_size(c.oid)"
-"       / pg_catalog.current_setting('block_size')::bigint,"
-"       CASE WHEN c.relpages > 0 AND c.reltuples > 0"
-"            THEN c.reltuples / c.relpages END"
-"  FROM pg_catalog.pg_class c"
-" WHERE c.oid = 'metrics_rollup.raw_metrics'::pg_catalog.regclass";
+/*
+ * The groups with expired raw rows, oldest hour first: everything before
+ * the retention cutoff ($1), and the groups without a dirty mark before the
+ * rolled-up cutoff ($2).  The recorded_at bound lets the BRIN index skip
+ * recent blocks.
+ */
+static const char *const cleanup_raw_groups_sql =
+"SELECT t.h, r.kind, r.entity_id, pg_catalog.count(*)"
+"  FROM metrics_rollup.raw_metrics r,"
+"       LATERAL (SELECT pg_catalog.date_trunc('hour', r.recorded_at, 'UTC') AS h) t"
+" WHERE r.recorded_at < GREATEST($1, $2)"
+"   AND (r.recorded_at < $1"
+"        OR NOT EXISTS (SELECT 1 FROM metrics_rollup.rollup_dirty d"
+"                        WHERE d.kind = r.kind AND d.entity_id = r.entity_id"
+"                          AND d.hour_start = t.h))"
+" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT $3";
 
+/*
+ * One batch: the rows of several groups of one hour ($1 .. $2), found
+ * through the (kind, entity_id, recorded_at) index.  $5: the hour is before
+ * the retention cutoff (dirty or not, its rows go).
+ */
 static const char *const cleanup_raw_batch_sql =
 "DELETE FROM metrics_rollup.raw_metrics r"
-" WHERE r.ctid >= $1 AND r.ctid < $2"
-"   AND (r.recorded_at < $3"
-"        OR (r.recorded_at < $4"
-"            AND NOT EXISTS (SELECT 1 FROM metrics_rollup.rollup_dirty d"
-"                             WHERE d.kind = r.kind AND d.entity_id = r.entity_id"
-"                               AND d.hour_start = pg_catalog.date_trunc('hour', r.recorded_at, 'UTC'))))";
+" USING ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[])) AS g(kind, entity_id)"
+" WHERE r.kind = g.kind AND r.entity_id = g.entity_id"
+"   AND r.recorded_at >= $1 AND r.recorded_at < $2"
+"   AND ($5 OR NOT EXISTS (SELECT 1 FROM metrics_rollup.rollup_dirty d"
+"                           WHERE d.kind = r.kind AND d.entity_id = r.entity_id"
+"                             AND d.hour_start = $1))";
+
+/* One batch of a group larger than cleanup_batch_size: $6 of its rows. */
+static const char *const cleanup_raw_slice_sql =
+"DELETE FROM metrics_rollup.raw_metrics r"
+" WHERE r.ctid = ANY (ARRAY("
+"   SELECT x.ctid FROM metrics_rollup.raw_metrics x"
+"    WHERE x.kind = $3 AND x.entity_id = $4"
+"      AND x.recorded_at >= $1 AND x.recorded_at < $2"
+"      AND ($5 OR NOT EXISTS (SELECT 1 FROM metrics_rollup.rollup_dirty d"
+"                              WHERE d.kind = x.kind AND d.entity_id = x.entity_id"
+"                                AND d.hour_start = $1))"
+"    LIMIT $6))";
+
+/* Groups listed per pass: bounds the plan's memory (~100 bytes a group). */
+#define CLEANUP_GROUPS_PER_PASS 100000
 
 static const char *const cleanup_hourly_batch_sql =
 "DELETE FROM metrics_rollup.hourly_metrics h"
 " WHERE h.ctid = ANY (ARRAY(SELECT x.ctid FROM metrics_rollup.hourly_metrics x"
 "                           WHERE x.hour_start < $1 LIMIT $2))";
-
-/* Rows a heap page of raw_metrics holds when statistics don't say yet. */
-#define CLEANUP_DEFAULT_ROWS_PER_BLOCK 60
 
 static TimestampTz
 cleanup_hour_floor(TimestampTz t)
@@ -134,46 +175,113 @@ cleanup_spi_check(int rc, int expected, const char *what)
 		elog(ERROR, "SPI failed while %s: %s", what, SPI_result_code_string(rc));
 }
 
-/* Size the walk over raw_metrics: its blocks now, and blocks per batch. */
+/*
+ * List up to CLEANUP_GROUPS_PER_PASS groups with expired raw rows into plan,
+ * allocated in cxt (which outlives the transaction in the worker).
+ */
 static void
-cleanup_raw_walk_start(RawWalk *walk)
+cleanup_raw_list(const CleanupCutoffs *c, RawPlan *plan, MemoryContext cxt)
 {
-	bool		isnull;
-	double		rows_per_block = CLEANUP_DEFAULT_ROWS_PER_BLOCK;
-	Datum		d;
+	Oid			argtypes[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
+	Datum		args[3];
+	MemoryContext old;
 
-	cleanup_spi_check(SPI_execute(cleanup_raw_size_sql, true, 1),
-					  SPI_OK_SELECT, "sizing raw_metrics");
-	walk->next_block = 0;
-	walk->end_block = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1, &isnull));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	if (!isnull && DatumGetFloat8(d) >= 1.0)
-		rows_per_block = DatumGetFloat8(d);
-	walk->blocks_per_batch = Max(1, (int64) (mr_cleanup_batch_size / rows_per_block));
+	args[0] = TimestampTzGetDatum(c->raw_retention);
+	args[1] = TimestampTzGetDatum(c->raw_rolled_up);
+	args[2] = Int32GetDatum(CLEANUP_GROUPS_PER_PASS);
+	cleanup_spi_check(SPI_execute_with_args(cleanup_raw_groups_sql, 3, argtypes,
+											args, NULL, true, 0),
+					  SPI_OK_SELECT, "listing expired raw rows");
+
+	old = MemoryContextSwitchTo(cxt);
+	plan->ngroups = (int) SPI_processed;
+	plan->next = 0;
+	plan->groups = palloc0(sizeof(RawGroup) * Max(plan->ngroups, 1));
+	for (int i = 0; i < plan->ngroups; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		RawGroup   *g = &plan->groups[i];
+		bool		isnull;
+
+		g->hour = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 1, &isnull));
+		g->kind = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(tuple, desc, 2, &isnull)));
+		g->entity_id = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(tuple, desc, 3, &isnull)));
+		g->rows = DatumGetInt64(SPI_getbinval(tuple, desc, 4, &isnull));
+	}
+	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/* One batch of raw_metrics: the next range of blocks.  Returns rows deleted. */
+/* A group too large for one batch: delete up to cleanup_batch_size of its rows. */
 static int64
-cleanup_raw_batch(const CleanupCutoffs *c, RawWalk *walk)
+cleanup_raw_slice(const RawGroup *g, bool all)
 {
-	Oid			argtypes[4] = {TIDOID, TIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	ItemPointerData from;
-	ItemPointerData to;
-	Datum		args[4];
-	int64		end = Min(walk->next_block + walk->blocks_per_batch, walk->end_block);
+	Oid			argtypes[6] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
+	BOOLOID, INT4OID};
+	Datum		args[6];
 
-	ItemPointerSet(&from, (BlockNumber) walk->next_block, 0);
-	ItemPointerSet(&to, (BlockNumber) end, 0);
-	args[0] = PointerGetDatum(&from);
-	args[1] = PointerGetDatum(&to);
-	args[2] = TimestampTzGetDatum(c->raw_retention);
-	args[3] = TimestampTzGetDatum(c->raw_rolled_up);
-	cleanup_spi_check(SPI_execute_with_args(cleanup_raw_batch_sql, 4, argtypes,
+	args[0] = TimestampTzGetDatum(g->hour);
+	args[1] = TimestampTzGetDatum(g->hour + USECS_PER_HOUR);
+	args[2] = g->kind;
+	args[3] = g->entity_id;
+	args[4] = BoolGetDatum(all);
+	args[5] = Int32GetDatum(mr_cleanup_batch_size);
+	cleanup_spi_check(SPI_execute_with_args(cleanup_raw_slice_sql, 6, argtypes,
 											args, NULL, false, 0),
 					  SPI_OK_DELETE, "deleting expired raw rows");
-	walk->next_block = end;
+	return (int64) SPI_processed;
+}
+
+/*
+ * One batch of raw_metrics: the next groups of one hour holding at most
+ * cleanup_batch_size rows together (or a slice of one larger group).  Each
+ * group's rows go in one statement, so the DELETE trigger archives every
+ * group once per run instead of once per batch touching it.
+ */
+static int64
+cleanup_raw_batch(const CleanupCutoffs *c, RawPlan *plan)
+{
+	RawGroup   *first = &plan->groups[plan->next];
+	bool		all = first->hour < c->raw_retention;
+	int64		rows = first->rows;
+	int			end = plan->next + 1;
+	Oid			argtypes[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID,
+	TEXTARRAYOID, BOOLOID};
+	Datum		args[5];
+	Datum	   *kinds;
+	Datum	   *ids;
+	int			n;
+
+	if (first->rows > mr_cleanup_batch_size)
+	{
+		int64		deleted = cleanup_raw_slice(first, all);
+
+		if (deleted < mr_cleanup_batch_size)
+			plan->next++;
+		return deleted;
+	}
+	while (end < plan->ngroups && plan->groups[end].hour == first->hour &&
+		   rows + plan->groups[end].rows <= mr_cleanup_batch_size)
+		rows += plan->groups[end++].rows;
+
+	n = end - plan->next;
+	kinds = palloc(sizeof(Datum) * n);
+	ids = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		kinds[i] = plan->groups[plan->next + i].kind;
+		ids[i] = plan->groups[plan->next + i].entity_id;
+	}
+	args[0] = TimestampTzGetDatum(first->hour);
+	args[1] = TimestampTzGetDatum(first->hour + USECS_PER_HOUR);
+	args[2] = PointerGetDatum(construct_array(kinds, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[4] = BoolGetDatum(all);
+	cleanup_spi_check(SPI_execute_with_args(cleanup_raw_batch_sql, 5, argtypes,
+											args, NULL, false, 0),
+					  SPI_OK_DELETE, "deleting expired raw rows");
+	plan->next = end;
 	return (int64) SPI_processed;
 }
 
@@ -193,29 +301,85 @@ cleanup_hourly_batch(const CleanupCutoffs *c)
 }
 
 /*
- * Delete what expired, in the caller's transaction (SPI connected, runner
- * lock held): the body of run_cleanup().
+ * A unit of work: in the worker its own transaction holding the runner lock
+ * (committed by cleanup_unit_end); in run_cleanup() part of the caller's.
  */
 static void
-cleanup_run_in_xact(const CleanupCutoffs *c, CleanupResult *raw, CleanupResult *hourly)
+cleanup_unit_begin(bool in_worker, const char *activity)
 {
-	RawWalk		walk;
-	int64		n;
+	CHECK_FOR_INTERRUPTS();
+	if (!in_worker)
+		return;
+	job_xact_begin(activity);
+	job_runner_lock();
+}
 
-	raw->start = GetCurrentTimestamp();
-	cleanup_raw_walk_start(&walk);
-	while (walk.next_block < walk.end_block)
-	{
-		CHECK_FOR_INTERRUPTS();
-		raw->rows += cleanup_raw_batch(c, &walk);
-	}
-	raw->end = hourly->start = GetCurrentTimestamp();
+static void
+cleanup_unit_end(bool in_worker)
+{
+	if (in_worker)
+		job_xact_commit();
+}
+
+/*
+ * Delete what expired from raw_metrics: list groups, delete them batch by
+ * batch, list again until a pass finds nothing more.  raw->rows counts what
+ * was deleted (committed, in the worker) even when a batch fails.
+ */
+static void
+cleanup_raw(const CleanupCutoffs *c, bool in_worker, MemoryContext cxt,
+			CleanupResult *raw)
+{
+	RawPlan		plan;
+	int64		pass_rows;
+
 	do
 	{
-		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(cxt);
+		cleanup_unit_begin(in_worker, "metrics_rollup: listing expired raw rows");
+		cleanup_raw_list(c, &plan, cxt);
+		cleanup_unit_end(in_worker);
+
+		pass_rows = 0;
+		while (plan.next < plan.ngroups)
+		{
+			int64		n;
+
+			cleanup_unit_begin(in_worker, "metrics_rollup: deleting expired raw rows");
+			n = cleanup_raw_batch(c, &plan);
+			cleanup_unit_end(in_worker);
+			raw->rows += n;
+			pass_rows += n;
+		}
+	} while (plan.ngroups == CLEANUP_GROUPS_PER_PASS && pass_rows > 0);
+}
+
+/* Delete expired hourly rows, batch by batch. */
+static void
+cleanup_hourly(const CleanupCutoffs *c, bool in_worker, CleanupResult *hourly)
+{
+	int64		n;
+
+	do
+	{
+		cleanup_unit_begin(in_worker, "metrics_rollup: deleting expired hourly rows");
 		n = cleanup_hourly_batch(c);
+		cleanup_unit_end(in_worker);
 		hourly->rows += n;
 	} while (n >= mr_cleanup_batch_size);
+}
+
+/* The whole run, shared by run_cleanup() and the worker. */
+static void
+cleanup_run(bool in_worker, MemoryContext cxt, CleanupResult *raw, CleanupResult *hourly)
+{
+	CleanupCutoffs cutoffs;
+
+	cleanup_cutoffs(GetCurrentTimestamp(), &cutoffs);
+	raw->start = GetCurrentTimestamp();
+	cleanup_raw(&cutoffs, in_worker, cxt, raw);
+	raw->end = hourly->start = GetCurrentTimestamp();
+	cleanup_hourly(&cutoffs, in_worker, hourly);
 	hourly->end = GetCurrentTimestamp();
 }
 
@@ -241,9 +405,9 @@ Datum
 cleanup_run_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	CleanupCutoffs cutoffs;
 	CleanupResult raw = {0};
 	CleanupResult hourly = {0};
+	MemoryContext cxt;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (RecoveryInProgress())
@@ -252,43 +416,28 @@ cleanup_run_sql(PG_FUNCTION_ARGS)
 				 errmsg("run_cleanup cannot run during recovery"),
 				 errhint("Call it on the primary server.")));
 
-	cleanup_cutoffs(GetCurrentTimestamp(), &cutoffs);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "metrics_rollup cleanup",
+								ALLOCSET_DEFAULT_SIZES);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	job_runner_lock();
-	cleanup_run_in_xact(&cutoffs, &raw, &hourly);
+	cleanup_run(false, cxt, &raw, &hourly);
 	SPI_finish();
+	MemoryContextDelete(cxt);
 
 	cleanup_put_row(rsinfo, "metrics_rollup.raw_metrics", &raw);
 	cleanup_put_row(rsinfo, "metrics_rollup.hourly_metrics", &hourly);
 	return (Datum) 0;
 }
 
-/* One batch of the worker: its own transaction, holding the runner lock. */
-static void
-cleanup_worker_raw_batch(const CleanupCutoffs *c, RawWalk *walk, CleanupResult *raw)
-{
-	char		activity[128];
-
-	snprintf(activity, sizeof(activity),
-			 "metrics_rollup: cleaning raw_metrics blocks " INT64_FORMAT " of " INT64_FORMAT,
-			 walk->next_block, walk->end_block);
-	job_xact_begin(activity);
-	job_runner_lock();
-	raw->rows += cleanup_raw_batch(c, walk);
-	job_xact_commit();
-}
-
-/* The worker's first unit: is there anything to clean, and how big is it? */
+/* Is the extension there yet?  One short transaction of the worker. */
 static bool
-cleanup_worker_start(RawWalk *walk)
+cleanup_worker_ready(void)
 {
 	bool		ready;
 
-	job_xact_begin("metrics_rollup: sizing raw_metrics for cleanup");
+	job_xact_begin("metrics_rollup: cleanup starting");
 	ready = job_extension_ready();
-	if (ready)
-		cleanup_raw_walk_start(walk);
 	job_xact_commit();
 	return ready;
 }
@@ -296,36 +445,20 @@ cleanup_worker_start(RawWalk *walk)
 void
 cleanup_worker_run(CleanupResult *raw, CleanupResult *hourly)
 {
-	CleanupCutoffs cutoffs;
-	RawWalk		walk;
-	int64		n;
+	static MemoryContext cleanup_cxt = NULL;
 
 	Assert(!IsTransactionState());
 	memset(raw, 0, sizeof(*raw));
 	memset(hourly, 0, sizeof(*hourly));
-	if (!mr_cleanup_enabled || RecoveryInProgress())
+	if (!mr_cleanup_enabled || RecoveryInProgress() || !cleanup_worker_ready())
 		return;
 
-	cleanup_cutoffs(GetCurrentTimestamp(), &cutoffs);
-	raw->start = GetCurrentTimestamp();
-	if (!cleanup_worker_start(&walk))
-		return;
-	while (walk.next_block < walk.end_block)
-	{
-		CHECK_FOR_INTERRUPTS();
-		cleanup_worker_raw_batch(&cutoffs, &walk, raw);
-	}
-	raw->end = hourly->start = GetCurrentTimestamp();
-
-	do
-	{
-		CHECK_FOR_INTERRUPTS();
-		job_xact_begin("metrics_rollup: cleaning hourly_metrics");
-		job_runner_lock();
-		n = cleanup_hourly_batch(&cutoffs);
-		hourly->rows += n;
-		job_xact_commit();
-	} while (n >= mr_cleanup_batch_size);
-	hourly->end = GetCurrentTimestamp();
+	/* the listed groups outlive the transactions; reset for every pass */
+	if (cleanup_cxt == NULL)
+		cleanup_cxt = AllocSetContextCreate(TopMemoryContext,
+											"metrics_rollup cleanup",
+											ALLOCSET_DEFAULT_SIZES);
+	cleanup_run(true, cleanup_cxt, raw, hourly);
+	MemoryContextReset(cleanup_cxt);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
