@@ -571,7 +571,8 @@ sketch_build_finish(SketchState *s)
 	{
 		if (sketch_index_of(s, s->max) != s->hi_index)
 			return fail(SKETCH_ERR_FORMAT, "max does not fall in the highest bucket");
-		if (sketch_index_of(s, s->min) > s->lo_index && s->zeros == 0)
+		/* min is 0 when zeros are counted: never take log(0) */
+		if (s->zeros == 0 && sketch_index_of(s, s->min) > s->lo_index)
 			return fail(SKETCH_ERR_FORMAT, "min is above the lowest bucket");
 		/* each value rounds monotonically to units: bound the sum */
 		hi_units = to_fixed(s->max);
