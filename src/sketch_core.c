@@ -619,10 +619,13 @@ put_double(uint8_t *buf, double d)
 	return 8;
 }
 
+/* (v << 1) ^ (v >> 31), without right-shifting a negative signed value */
 static uint64_t
 zigzag(int32_t v)
 {
-	return (uint64_t) (((uint32_t) v << 1) ^ (uint32_t) (v >> 31));
+	uint32_t	doubled = (uint32_t) v << 1;
+
+	return (uint64_t) (v < 0 ? ~doubled : doubled);
 }
 
 size_t
