@@ -569,7 +569,8 @@ sketch_build_finish(SketchState *s)
 		return fail(SKETCH_ERR_FORMAT, "bucket counts plus zeros do not add up to the count");
 	if (nonzero > 0)
 	{
-		if (sketch_index_of(s, s->max) != s->hi_index)
+		/* max is 0 here only in a malformed sketch: never take log(0) */
+		if (s->max == 0 || sketch_index_of(s, s->max) != s->hi_index)
 			return fail(SKETCH_ERR_FORMAT, "max does not fall in the highest bucket");
 		/* min is 0 when zeros are counted: never take log(0) */
 		if (s->zeros == 0 && sketch_index_of(s, s->min) > s->lo_index)
