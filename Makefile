@@ -9,7 +9,8 @@ OBJS = \
 	src/metrics_rollup.o \
 	src/guc.o \
 	src/sketch_core.o \
-	src/sketch.o
+	src/sketch.o \
+	src/security.o
 
 DATA = src/metrics_rollup--1.0.sql
 PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"

@@ -278,3 +278,22 @@ BEGIN
     END LOOP;
 END
 $privileges$;
+
+-- SQL-callable functions that run SPI run under the same pinned search_path
+-- (their SQL strings qualify functions, but operators are looked up on the
+-- path).  Not for record()/record_batch(): hot paths that build no query.
+DO $pin$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = 'metrics_rollup'::regnamespace
+           AND p.proname IN ('run_rollup', 'run_rollup_background', 'run_cleanup')
+    LOOP
+        EXECUTE pg_catalog.format(
+            'ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$pin$;
