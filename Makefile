@@ -10,6 +10,9 @@ OBJS = \
 	src/guc.o \
 	src/sketch_core.o \
 	src/sketch.o \
+	src/buffer.o \
+	src/worker.o \
+	src/ingest.o \
 	src/security.o
 
 DATA = src/metrics_rollup--1.0.sql

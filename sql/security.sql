@@ -9,7 +9,7 @@ SET search_path = public;
 SELECT p.oid::regprocedure AS security_definer, p.prorettype::regtype, p.proconfig
   FROM pg_proc p
  WHERE p.pronamespace = 'metrics_rollup'::regnamespace AND p.prosecdef
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 SELECT count(*) AS definer_not_trigger_or_unpinned
   FROM pg_proc p
  WHERE p.pronamespace = 'metrics_rollup'::regnamespace AND p.prosecdef
@@ -21,12 +21,12 @@ SELECT p.oid::regprocedure AS public_may_execute
   FROM pg_proc p
  WHERE p.pronamespace = 'metrics_rollup'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 SELECT p.oid::regprocedure AS public_may_not_execute
   FROM pg_proc p
  WHERE p.pronamespace = 'metrics_rollup'::regnamespace
    AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 -- No table, view or sequence is open to PUBLIC.
 SELECT c.relname, c.relkind
   FROM pg_class c
@@ -43,8 +43,17 @@ CREATE ROLE regress_mr_nobody;
 CREATE ROLE regress_mr_writer;
 CREATE ROLE regress_mr_reader;
 CREATE ROLE regress_mr_admin;
+-- writer
+GRANT EXECUTE ON FUNCTION
+    metrics_rollup.record(text, text, double precision, boolean, text, text, timestamptz),
+    metrics_rollup.record_batch(text, text[], double precision[], boolean[], text[], text[], timestamptz[])
+  TO regress_mr_writer;
 GRANT INSERT ON metrics_rollup.raw_metrics TO regress_mr_writer;
-GRANT SELECT ON metrics_rollup.raw_metrics, metrics_rollup.config TO regress_mr_reader;
+-- reader (a view's functions need EXECUTE too: stats calls ingest_stats())
+GRANT SELECT ON metrics_rollup.raw_metrics, metrics_rollup.stats, metrics_rollup.config
+  TO regress_mr_reader;
+GRANT EXECUTE ON FUNCTION metrics_rollup.ingest_stats() TO regress_mr_reader;
+-- admin
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA metrics_rollup TO regress_mr_admin;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA metrics_rollup TO regress_mr_admin;
 
@@ -57,33 +66,59 @@ SELECT metrics_rollup.sketch_quantile(metrics_rollup.sketch_agg(v), 0.5) AS medi
 SELECT metrics_rollup.sketch_quantiles(
          '{"v":1,"alpha":0.01,"count":3,"zeros":1,"min":0,"max":2,"sum":"3","bins":{"0":1,"35":1}}'::metrics_rollup.sketch,
          ARRAY[0, 1]);
+SELECT metrics_rollup.record('tool', 'sec-nobody', 0.1, true);
+\echo :LAST_ERROR_SQLSTATE
+SELECT metrics_rollup.record_batch('tool', ARRAY['sec-nobody'], ARRAY[0.1], ARRAY[true]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT metrics_rollup.flush();
+\echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM metrics_rollup.raw_metrics;
 \echo :LAST_ERROR_SQLSTATE
-INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'x', NULL, now(), 0.1, true, NULL);
+INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-nobody', NULL, now(), 0.1, true, NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.stats;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.ingest_stats();
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM metrics_rollup.config;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
--- A writer: INSERT into raw_metrics, but not read it back.
+-- A writer: record(), record_batch() and INSERT, but not read nor flush.
 SET ROLE regress_mr_writer;
-INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-writer', NULL, now(), 0.1, true, NULL);
+SELECT metrics_rollup.record('tool', 'sec-writer', 0.1, true);
+SELECT metrics_rollup.record_batch('tool', ARRAY['sec-writer', 'sec-writer'], ARRAY[0.2, 0.3], ARRAY[true, false]);
+INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-writer', NULL, now(), 0.4, true, NULL);
+SELECT metrics_rollup.flush();
+\echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM metrics_rollup.raw_metrics;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.stats;
 \echo :LAST_ERROR_SQLSTATE
 DELETE FROM metrics_rollup.raw_metrics;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
-SELECT count(*) AS written_by_writer FROM metrics_rollup.raw_metrics WHERE entity_id = 'sec-writer';
 
--- A reader: SELECT, no writes.
+-- An admin: flush() (and run_rollup, run_cleanup once they exist).
+SET ROLE regress_mr_admin;
+SELECT metrics_rollup.flush() >= 0 AS admin_flushed;
+RESET ROLE;
+
+-- A reader: sees what the writer recorded (3 buffered + 1 inserted) and the stats.
 SET ROLE regress_mr_reader;
-SELECT count(*) AS reader_sees FROM metrics_rollup.raw_metrics WHERE entity_id = 'sec-writer';
+SELECT count(*) AS reader_sees, sum(response_time) AS sum_of_writes
+  FROM metrics_rollup.raw_metrics WHERE entity_id = 'sec-writer';
+SELECT events_buffered > 0 AS reader_sees_stats FROM metrics_rollup.stats;
 SELECT count(*) > 0 AS reader_sees_config FROM metrics_rollup.config;
 INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-reader', NULL, now(), 0.1, true, NULL);
 \echo :LAST_ERROR_SQLSTATE
+SELECT metrics_rollup.record('tool', 'sec-reader', 0.1, true);
+\echo :LAST_ERROR_SQLSTATE
+SELECT metrics_rollup.flush();
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
--- An admin: everything, including deleting raw rows.
+-- An admin may delete raw rows.
 SET ROLE regress_mr_admin;
 DELETE FROM metrics_rollup.raw_metrics WHERE entity_id = 'sec-writer';
 RESET ROLE;

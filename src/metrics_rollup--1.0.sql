@@ -197,6 +197,103 @@ COMMENT ON COLUMN metrics_rollup.raw_metrics.error_message IS 'Error text of a f
 
 -- (ingest section)
 
+CREATE FUNCTION metrics_rollup.record(
+    kind text,
+    entity_id text,
+    response_time double precision,
+    success boolean,
+    error_message text DEFAULT NULL,
+    entity_name text DEFAULT NULL,
+    recorded_at timestamptz DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ingest_record'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION metrics_rollup.record(text, text, double precision, boolean, text, text, timestamptz) IS
+  'Buffers one event in shared memory; the background worker writes it to raw_metrics. Not transactional: the event is kept even if the calling transaction aborts (unless the buffer overflowed and the event was written directly in the caller''s transaction). recorded_at defaults to clock_timestamp().';
+
+CREATE FUNCTION metrics_rollup.record_batch(
+    kind text,
+    entity_ids text[],
+    response_times double precision[],
+    successes boolean[],
+    error_messages text[] DEFAULT NULL,
+    entity_names text[] DEFAULT NULL,
+    recorded_ats timestamptz[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ingest_record_batch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION metrics_rollup.record_batch(text, text[], double precision[], boolean[], text[], text[], timestamptz[]) IS
+  'Buffers many events of one kind (arrays of equal length, NULL optional arrays allowed), all or none; returns the number buffered.';
+
+CREATE FUNCTION metrics_rollup.flush()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ingest_flush'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION metrics_rollup.flush() IS
+  'Waits until every event buffered before the call is committed to raw_metrics; returns how many events that covered.';
+
+CREATE FUNCTION metrics_rollup.ingest_stats(
+    OUT buffer_capacity_bytes bigint,
+    OUT buffer_used_bytes bigint,
+    OUT events_buffered bigint,
+    OUT events_pending bigint,
+    OUT events_flushed bigint,
+    OUT events_direct bigint,
+    OUT events_dropped bigint,
+    OUT events_overflowed bigint,
+    OUT events_rejected bigint,
+    OUT flush_count bigint,
+    OUT flush_failures bigint,
+    OUT last_flush_at timestamptz,
+    OUT last_flush_duration interval,
+    OUT last_flush_error text,
+    OUT worker_pid integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ingest_stats'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION metrics_rollup.ingest_stats() IS
+  'Ingest buffer and flush counters from shared memory since server start; the stats view shows them.';
+
+CREATE VIEW metrics_rollup.stats AS
+SELECT i.buffer_capacity_bytes,
+       i.buffer_used_bytes,
+       i.events_buffered,
+       i.events_pending,
+       i.events_flushed,
+       i.events_direct,
+       i.events_dropped,
+       i.events_overflowed,
+       i.events_rejected,
+       i.flush_count,
+       i.flush_failures,
+       i.last_flush_at,
+       i.last_flush_duration,
+       i.last_flush_error,
+       i.worker_pid
+  FROM metrics_rollup.ingest_stats() i;
+
+COMMENT ON VIEW metrics_rollup.stats IS
+  'One row: ingest buffer capacity and use, event counters, last flush and worker pid (counters since server start).';
+COMMENT ON COLUMN metrics_rollup.stats.buffer_capacity_bytes IS 'Bytes of shared memory for buffered events (metrics_rollup.buffer_size).';
+COMMENT ON COLUMN metrics_rollup.stats.buffer_used_bytes IS 'Bytes held by events not yet committed to raw_metrics.';
+COMMENT ON COLUMN metrics_rollup.stats.events_buffered IS 'Events put into the buffer by record() and record_batch().';
+COMMENT ON COLUMN metrics_rollup.stats.events_pending IS 'Buffered events not yet committed to raw_metrics.';
+COMMENT ON COLUMN metrics_rollup.stats.events_flushed IS 'Buffered events the worker committed to raw_metrics.';
+COMMENT ON COLUMN metrics_rollup.stats.events_direct IS 'Events written directly into raw_metrics by the caller because the buffer was full.';
+COMMENT ON COLUMN metrics_rollup.stats.events_dropped IS 'Events dropped because the buffer was full (overflow_policy = drop).';
+COMMENT ON COLUMN metrics_rollup.stats.events_overflowed IS 'Events that found the buffer full and waited for room (overflow_policy = wait).';
+COMMENT ON COLUMN metrics_rollup.stats.events_rejected IS 'Events refused with an ERROR because the buffer was full (overflow_policy = error).';
+COMMENT ON COLUMN metrics_rollup.stats.flush_count IS 'Committed flush transactions.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_failures IS 'Failed flush transactions (their events stayed buffered and were retried).';
+COMMENT ON COLUMN metrics_rollup.stats.last_flush_at IS 'When the last flush transaction committed.';
+COMMENT ON COLUMN metrics_rollup.stats.last_flush_duration IS 'How long the last committed flush transaction took.';
+COMMENT ON COLUMN metrics_rollup.stats.last_flush_error IS 'Error of the last flush when it failed; NULL after a successful flush.';
+COMMENT ON COLUMN metrics_rollup.stats.worker_pid IS 'Process id of the background worker, NULL when none is running.';
+
 -------------------------------------------------------------------------------
 -- Hourly rollup: hourly_metrics, dirty tracking, run_rollup() (src/rollup.c)
 -------------------------------------------------------------------------------

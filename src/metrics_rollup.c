@@ -22,8 +22,10 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
+#include "buffer.h"
 #include "guc.h"
 #include "metrics_rollup.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -34,6 +36,7 @@ bool		mr_shmem_ready = false;
  * shared memory adds one line here.
  */
 static const ShmemPiece *const shmem_pieces[] = {
+	&buffer_shmem_piece,
 	NULL
 };
 
@@ -57,6 +60,8 @@ _PG_init(void)
 	shmem_request_hook = mr_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = mr_shmem_startup;
+
+	worker_register();
 }
 
 /* Ask for each piece's memory and locks; only allowed from this hook. */

@@ -1,0 +1,84 @@
+# The raw table locked (ACCESS EXCLUSIVE for a few seconds): flushing fails
+# visibly (last_flush_error), loses nothing and resumes.  The worker waits
+# for CREATE EXTENSION without crash-looping.  Without preloading, record()
+# raises an ERROR with a HINT.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+
+my $node = PostgreSQL::Test::Cluster->new('locked');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'metrics_rollup'
+metrics_rollup.database = 'postgres'
+metrics_rollup.flush_interval = '200ms'
+});
+$node->start;
+
+# no extension yet: the worker waits, it does not exit and restart
+my $q = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'metrics_rollup worker'";
+$node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($q) w") or die 'no worker';
+my $pid = $node->safe_psql('postgres', $q);
+sleep 3;
+is($node->safe_psql('postgres', $q), $pid, 'worker waits for CREATE EXTENSION without restarting');
+$node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
+$node->safe_psql('postgres', "SELECT metrics_rollup.record('first', 'e', 1, true)");
+is($node->safe_psql('postgres', 'SELECT metrics_rollup.flush()'), '1',
+	'after CREATE EXTENSION the worker flushes');
+
+# lock raw_metrics for 8 seconds
+my ($out, $err) = ('', '');
+my $locker = IPC::Run::start(
+	[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
+	  'BEGIN; LOCK TABLE metrics_rollup.raw_metrics IN ACCESS EXCLUSIVE MODE; '
+	  . "SELECT pg_sleep(8); COMMIT;" ],
+	'>', \$out, '2>', \$err);
+$node->poll_query_until('postgres', q{
+	SELECT count(*) > 0 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+	 WHERE c.relname = 'raw_metrics' AND l.mode = 'AccessExclusiveLock' AND l.granted})
+  or die 'lock not taken';
+
+$node->safe_psql('postgres', q{
+	SELECT metrics_rollup.record_batch('locked', array_agg('e' || i % 5), array_agg(i * 0.01),
+	                                   array_agg(true))
+	  FROM generate_series(1, 1000) i});
+$node->safe_psql('postgres', q{SELECT metrics_rollup.record('locked', 'single', 0.5, false, 'x')});
+$node->poll_query_until('postgres',
+	'SELECT last_flush_error IS NOT NULL FROM metrics_rollup.stats')
+  or die 'no flush error seen';
+like($node->safe_psql('postgres', 'SELECT last_flush_error FROM metrics_rollup.stats'),
+	qr/could not lock metrics_rollup.raw_metrics/, 'last_flush_error shows the lock failure');
+is($node->safe_psql('postgres', 'SELECT events_pending FROM metrics_rollup.stats'),
+	'1001', 'the events stay buffered while the table is locked');
+
+# flush() waits until the lock is gone and the retry succeeded
+is($node->safe_psql('postgres', 'SELECT metrics_rollup.flush()'), '1001',
+	'flush() returns once the events are committed');
+$locker->finish;
+is($node->safe_psql('postgres', q{
+	SELECT count(*), sum(response_time)::numeric(10,2) FROM metrics_rollup.raw_metrics
+	 WHERE kind = 'locked'}),
+	'1001|5005.50', 'nothing lost, nothing duplicated');
+is($node->safe_psql('postgres', q{
+	SELECT last_flush_error IS NULL AND flush_failures > 0 FROM metrics_rollup.stats}),
+	't', 'flushing resumed: error cleared, failures counted');
+$node->stop;
+
+# not preloaded: the extension installs, record() explains what is missing
+my $plain = PostgreSQL::Test::Cluster->new('not_preloaded');
+$plain->init;
+$plain->start;
+$plain->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
+my ($ret, $o, $e) = $plain->psql('postgres',
+	"SELECT metrics_rollup.record('tool', 'e1', 0.1, true)");
+isnt($ret, 0, 'record() fails without preloading');
+like($e, qr/ERROR:  record\(\) requires metrics_rollup to be loaded via shared_preload_libraries/,
+	'the error says why');
+like($e, qr/HINT:  Add metrics_rollup to shared_preload_libraries/, 'with a HINT');
+($ret, $o, $e) = $plain->psql('postgres', 'SELECT metrics_rollup.flush()');
+like($e, qr/ERROR:  flush\(\) requires metrics_rollup/, 'flush() too');
+$plain->stop;
+done_testing();
