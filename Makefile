@@ -13,6 +13,10 @@ OBJS = \
 	src/buffer.o \
 	src/worker.o \
 	src/ingest.o \
+	src/rollup.o \
+	src/rollup_agg.o \
+	src/job.o \
+	src/cleanup.o \
 	src/security.o
 
 DATA = src/metrics_rollup--1.0.sql

@@ -16,6 +16,13 @@ SELECT count(*) AS definer_not_trigger_or_unpinned
    AND (p.prorettype <> 'trigger'::regtype
         OR p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']);
 
+-- No other function carries settings (the workers pin search_path in C).
+SELECT p.oid::regprocedure AS pinned_search_path, p.proconfig
+  FROM pg_proc p
+ WHERE p.pronamespace = 'metrics_rollup'::regnamespace AND NOT p.prosecdef
+   AND p.proconfig IS NOT NULL
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
+
 -- What PUBLIC may execute: the sketch functions and aggregates only.
 SELECT p.oid::regprocedure AS public_may_execute
   FROM pg_proc p
@@ -43,6 +50,7 @@ CREATE ROLE regress_mr_nobody;
 CREATE ROLE regress_mr_writer;
 CREATE ROLE regress_mr_reader;
 CREATE ROLE regress_mr_admin;
+GRANT CREATE ON SCHEMA public TO regress_mr_writer;
 -- writer
 GRANT EXECUTE ON FUNCTION
     metrics_rollup.record(text, text, double precision, boolean, text, text, timestamptz),
@@ -50,7 +58,8 @@ GRANT EXECUTE ON FUNCTION
   TO regress_mr_writer;
 GRANT INSERT ON metrics_rollup.raw_metrics TO regress_mr_writer;
 -- reader (a view's functions need EXECUTE too: stats calls ingest_stats())
-GRANT SELECT ON metrics_rollup.raw_metrics, metrics_rollup.stats, metrics_rollup.config
+GRANT SELECT ON metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics,
+                metrics_rollup.stats, metrics_rollup.config
   TO regress_mr_reader;
 GRANT EXECUTE ON FUNCTION metrics_rollup.ingest_stats() TO regress_mr_reader;
 -- admin
@@ -82,6 +91,12 @@ SELECT count(*) FROM metrics_rollup.ingest_stats();
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM metrics_rollup.config;
 \echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.hourly_metrics;
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM metrics_rollup.run_rollup();
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM metrics_rollup.run_cleanup();
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
 -- A writer: record(), record_batch() and INSERT, but not read nor flush.
@@ -97,17 +112,37 @@ SELECT count(*) FROM metrics_rollup.stats;
 \echo :LAST_ERROR_SQLSTATE
 DELETE FROM metrics_rollup.raw_metrics;
 \echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.hourly_metrics;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.rollup_dirty;
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM metrics_rollup.run_rollup();
+\echo :LAST_ERROR_SQLSTATE
+-- the SECURITY DEFINER trigger functions cannot be attached elsewhere
+CREATE TABLE public.sec_writer_own (kind text, entity_id text, recorded_at timestamptz);
+CREATE TRIGGER sec_steal AFTER INSERT ON public.sec_writer_own
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION metrics_rollup.rollup_mark_inserted();
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE public.sec_writer_own;
 RESET ROLE;
+-- the writer's direct INSERT marked its hour dirty (trigger as the owner)
+SELECT count(*) AS writer_marked_dirty FROM metrics_rollup.rollup_dirty
+ WHERE entity_id = 'sec-writer';
 
 -- An admin: flush() (and run_rollup, run_cleanup once they exist).
 SET ROLE regress_mr_admin;
 SELECT metrics_rollup.flush() >= 0 AS admin_flushed;
+SELECT hours_processed >= 1 AS rolled_up FROM metrics_rollup.run_rollup();
+SELECT relation FROM metrics_rollup.run_cleanup() ORDER BY 1;
 RESET ROLE;
 
 -- A reader: sees what the writer recorded (3 buffered + 1 inserted) and the stats.
 SET ROLE regress_mr_reader;
 SELECT count(*) AS reader_sees, sum(response_time) AS sum_of_writes
   FROM metrics_rollup.raw_metrics WHERE entity_id = 'sec-writer';
+SELECT total_count, sum_response_time FROM metrics_rollup.hourly_metrics
+ WHERE entity_id = 'sec-writer';
 SELECT events_buffered > 0 AS reader_sees_stats FROM metrics_rollup.stats;
 SELECT count(*) > 0 AS reader_sees_config FROM metrics_rollup.config;
 INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-reader', NULL, now(), 0.1, true, NULL);
@@ -118,11 +153,13 @@ SELECT metrics_rollup.flush();
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
--- An admin may delete raw rows.
+-- An admin may delete raw rows; the archive trigger keeps them counted.
 SET ROLE regress_mr_admin;
 DELETE FROM metrics_rollup.raw_metrics WHERE entity_id = 'sec-writer';
+SELECT hours_processed >= 1 AS rolled_up_again FROM metrics_rollup.run_rollup();
 RESET ROLE;
 SELECT count(*) AS left_after_admin FROM metrics_rollup.raw_metrics WHERE entity_id = 'sec-writer';
+SELECT total_count AS still_counted FROM metrics_rollup.hourly_metrics WHERE entity_id = 'sec-writer';
 
 -- search_path hijack: objects named like pg_catalog's in a schema first on
 -- the path change nothing inside the extension's functions.
@@ -134,6 +171,7 @@ SELECT metrics_rollup.sketch_count(metrics_rollup.sketch_agg(v)) FROM generate_s
 RESET search_path;
 DROP SCHEMA regress_mr_evil CASCADE;
 
+REVOKE CREATE ON SCHEMA public FROM regress_mr_writer;
 DROP OWNED BY regress_mr_nobody, regress_mr_writer, regress_mr_reader, regress_mr_admin;
 DROP ROLE regress_mr_nobody, regress_mr_writer, regress_mr_reader, regress_mr_admin;
 

@@ -1,0 +1,122 @@
+-- Retention and raw-after-rollup cleanup, with the default settings:
+-- retention_days 7, delete_raw_after_rollup on, delete_raw_after_rollup_hours 1,
+-- late_data_hours 1, rollup_retention_days 365.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+RESET client_min_messages;
+SET TimeZone = 'UTC';
+-- the cutoffs are computed from the clock: stay clear of an hour boundary
+SELECT pg_sleep(CASE WHEN date_trunc('hour', clock_timestamp()) + interval '1 hour' - clock_timestamp()
+                          < interval '15 seconds' THEN 16 ELSE 0 END) AS waited_for_next_hour;
+CREATE TEMP TABLE h AS SELECT date_trunc('hour', now(), 'UTC') AS h0;
+-- every event ever sent, to check that cleanup never loses a count
+CREATE TEMP TABLE sent (kind text, entity_id text, recorded_at timestamptz, response_time float8, success bool);
+CREATE FUNCTION pg_temp.send(e text, at timestamptz, n int) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO sent SELECT 'tool', e, at, g / 10.0, g % 5 <> 0 FROM generate_series(1, n) g;
+  INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, recorded_at, response_time, success)
+  SELECT 'tool', e, at, g / 10.0, g % 5 <> 0 FROM generate_series(1, n) g;
+$$;
+-- counts DELETE statements on raw_metrics (= cleanup batches)
+CREATE TABLE cleanup_batches (n int);
+INSERT INTO cleanup_batches VALUES (0);
+CREATE FUNCTION count_batch() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN UPDATE cleanup_batches SET n = n + 1; RETURN NULL; END $$;
+CREATE TRIGGER count_batch AFTER DELETE ON metrics_rollup.raw_metrics
+  FOR EACH STATEMENT EXECUTE FUNCTION count_batch();
+
+-- 1. Rolled-up hours: H-3h and H-2h go, H-1h (late window) and H stay.
+SELECT pg_temp.send('rolled', h0 - interval '3 hours', 3),
+       pg_temp.send('rolled', h0 - interval '2 hours', 3),
+       pg_temp.send('rolled', h0 - interval '2 hours' + interval '59 minutes 59.999999 seconds', 1),
+       pg_temp.send('rolled', h0 - interval '1 hour', 3),
+       pg_temp.send('rolled', h0, 3)
+  FROM h;
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+-- 2. An hour not rolled up yet (inserted after the rollup): its rows stay.
+SELECT pg_temp.send('late', h0 - interval '5 hours', 4) FROM h;
+-- 3. Retention: just outside the 7-day cutoff goes (even though not rolled
+--    up: the event moves into its hourly row), just inside stays.
+SELECT pg_temp.send('old', h0 - interval '7 days' - interval '1 microsecond', 2),
+       pg_temp.send('old', h0 - interval '7 days', 2)
+  FROM h;
+
+SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
+SELECT entity_id, recorded_at - h0 AS age, count(*)
+  FROM metrics_rollup.raw_metrics, h
+ GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- nothing lost: every sent event is counted once, in raw_metrics or in its
+-- hourly row (for hours whose raw rows are gone)
+SELECT s.entity_id, s.hour - h0 AS age, s.n AS sent,
+       coalesce(r.n, 0) AS raw, hm.total_count AS hourly
+  FROM (SELECT entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour, count(*) AS n
+          FROM sent GROUP BY 1, 2) s
+  CROSS JOIN h
+  LEFT JOIN (SELECT entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour, count(*) AS n
+               FROM metrics_rollup.raw_metrics GROUP BY 1, 2) r USING (entity_id, hour)
+  LEFT JOIN metrics_rollup.hourly_metrics hm
+         ON hm.kind = 'tool' AND hm.entity_id = s.entity_id AND hm.hour_start = s.hour
+ ORDER BY 1, 2;
+-- after the next rollup every hour is in hourly_metrics, exactly
+SELECT hours_processed > 0 AS rolled_up FROM metrics_rollup.run_rollup();
+SELECT count(*) AS hours_differing
+  FROM (SELECT entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour_start, count(*) AS n,
+               sum(response_time) AS total, min(response_time) AS lo, max(response_time) AS hi,
+               count(*) FILTER (WHERE success) AS ok
+          FROM sent GROUP BY 1, 2) s
+  FULL JOIN (SELECT * FROM metrics_rollup.hourly_metrics WHERE kind = 'tool') hm USING (entity_id, hour_start)
+ WHERE hm.total_count IS DISTINCT FROM s.n
+    OR hm.success_count IS DISTINCT FROM s.ok
+    OR hm.min_response_time IS DISTINCT FROM s.lo
+    OR hm.max_response_time IS DISTINCT FROM s.hi
+    OR abs(hm.avg_response_time - s.total / s.n) > 1e-9;
+-- the next cleanup deletes the hours rolled up since: 'late' (4 rows) and
+-- 'old' just inside retention (2 rows, rolled up and past the late window)
+SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
+SELECT count(*) AS raw_rows_left FROM metrics_rollup.raw_metrics WHERE entity_id IN ('late', 'old');
+
+-- 4. Batching: 5000 expired rows with cleanup_batch_size = 100 take many
+--    DELETE statements, and all of them go.
+ALTER SYSTEM SET metrics_rollup.cleanup_batch_size = 100;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
+SHOW metrics_rollup.cleanup_batch_size;
+SELECT pg_temp.send('bulk', h0 - interval '10 days' + (g % 48) * interval '1 hour', 100)
+  FROM h, generate_series(1, 50) g;
+UPDATE cleanup_batches SET n = 0;
+SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
+SELECT n > 10 AS several_batches FROM cleanup_batches;
+SELECT count(*) AS bulk_rows_left FROM metrics_rollup.raw_metrics WHERE entity_id = 'bulk';
+-- the deleted events wait in their hours' archived summaries: the next
+-- rollup counts every one of them, once
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT sum(total_count) AS bulk_events_counted, count(*) AS bulk_hours
+  FROM metrics_rollup.hourly_metrics WHERE entity_id = 'bulk';
+ALTER SYSTEM RESET metrics_rollup.cleanup_batch_size;
+SELECT pg_reload_conf();
+
+-- 5. Rollup retention: hourly rows older than 365 days go, younger stay.
+SELECT pg_temp.send('ancient', h0 - interval '365 days' - interval '1 hour', 2),
+       pg_temp.send('ancient', h0 - interval '365 days', 2)
+  FROM h;
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
+SELECT hour_start - h0 AS age, total_count
+  FROM metrics_rollup.hourly_metrics, h WHERE entity_id = 'ancient' ORDER BY 1;
+
+-- 6. Off switch: delete_raw_after_rollup = off keeps rolled-up rows.
+ALTER SYSTEM SET metrics_rollup.delete_raw_after_rollup = off;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
+SELECT pg_temp.send('kept', h0 - interval '6 hours', 2) FROM h;
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
+SELECT count(*) AS kept_rows FROM metrics_rollup.raw_metrics WHERE entity_id = 'kept';
+ALTER SYSTEM RESET metrics_rollup.delete_raw_after_rollup;
+SELECT pg_reload_conf();
+
+-- leave the shared database as we found it
+DROP TRIGGER count_batch ON metrics_rollup.raw_metrics;
+DROP FUNCTION count_batch();
+DROP TABLE cleanup_batches;
+TRUNCATE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;

@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * job.c
+ *	  The transaction/SPI sequence every worker job runs its units of work
+ *	  in, and the lock that keeps rollup and cleanup runs apart.
+ *
+ * Owns: job_xact_begin/job_xact_commit (worker_spi's sequence, each step
+ * commented), job_extension_ready, job_runner_lock.
+ *
+ * Must never: hold job logic, or be called inside a transaction
+ * (job_xact_begin) or outside one (the others).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/backend_status.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include "job.h"
+
+/*
+ * Key of the runner lock, pg_advisory_xact_lock(bigint): the ASCII bytes of
+ * "mrrollup", 7886770139196337520.  Rollup and cleanup both take it, so a
+ * cleanup never deletes raw rows under a rollup that is reading them.
+ */
+#define JOB_RUNNER_LOCK_KEY INT64CONST(0x6D72726F6C6C7570)
+
+void
+job_xact_begin(const char *activity)
+{
+	Assert(!IsTransactionState());
+	/* statement_timeout and now() count from here */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	/* SPI for the queries; it takes a new snapshot for each of them */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* an active snapshot for the catalog lookups outside SPI */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	/* what pg_stat_activity shows for this worker meanwhile */
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+void
+job_xact_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	/* makes the unit durable and releases transaction-level locks */
+	CommitTransactionCommand();
+	/* table statistics of this unit, for autovacuum */
+	pgstat_report_stat(false);
+}
+
+bool
+job_extension_ready(void)
+{
+	Oid			nsp = get_namespace_oid("metrics_rollup", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("rollup_dirty", nsp));
+}
+
+void
+job_runner_lock(void)
+{
+	DirectFunctionCall1(pg_advisory_xact_lock_int8,
+						Int64GetDatum(JOB_RUNNER_LOCK_KEY));
+}

@@ -1,0 +1,520 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollup.c
+ *	  The hourly rollup: run_rollup() and the worker's rollup_worker_run().
+ *
+ * Owns: rolling up the groups (kind, entity_id, UTC hour) marked in
+ * metrics_rollup.rollup_dirty into metrics_rollup.hourly_metrics.
+ *
+ * The rule (why every event is counted in its hour exactly once):
+ *   - An event is always in exactly one place: its raw row in raw_metrics,
+ *     or, once that row is deleted, the hourly row's "archived" summary (the
+ *     DELETE trigger moves it there in the deleting transaction).
+ *   - Any INSERT, UPDATE or DELETE of raw rows marks their groups dirty
+ *     (statement triggers, see the rollup section of the extension script).
+ *   - Rolling up a dirty group writes archived (+) all of the group's raw
+ *     rows into its hourly row and removes the mark, in one transaction.
+ *     When those events were summarised in one pass (all still raw, or all
+ *     archived by one DELETE) percentiles are exact (percentile_cont); after
+ *     a merge they come from the combined sketch (percentiles_exact = false).
+ *     Raw rows are never deleted here, so nothing can be counted twice.
+ *   - Every hourly row counts a subset of archived (+) raw, so when its count
+ *     already equals theirs it is unchanged and is not rewritten (unless the
+ *     mark says force: raw rows were updated, or run_rollup(since)).
+ *
+ * Races with writers: the rollup deletes an hour's marks in one statement
+ * and reads raw rows in the next, with a new snapshot (READ COMMITTED, which
+ * is therefore required).  Marking triggers use ON CONFLICT DO UPDATE ...
+ * WHERE false, which locks an existing mark: the rollup's DELETE of that
+ * mark waits for the writer to commit, so the writer's rows are in the next
+ * snapshot; a writer arriving after the DELETE inserts a fresh mark.
+ *
+ * One runner at a time: transaction-level advisory lock
+ * pg_advisory_xact_lock(ROLLUP_LOCK_KEY); a second runner waits for it.  The
+ * SQL function holds it for the caller's whole transaction (atomic, cannot
+ * commit); the worker path commits, and so releases it, after every hour.
+ *
+ * run_rollup_background() starts a dynamic background worker that runs
+ * rollup_worker_run() once, as the metrics_rollup worker would.
+ *
+ * Must never: delete raw rows; read or write shared memory; build SQL from
+ * values (everything is passed as parameters).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "rollup.h"
+#include "security.h"
+
+/*
+ * Key of the runner lock, pg_advisory_xact_lock(bigint): the ASCII bytes of
+ * "mrrollup", 7886770139196337520.
+ */
+#define ROLLUP_LOCK_KEY INT64CONST(0x6D72726F6C6C7570)
+
+/* the worker path's running totals, kept across an error */
+static RollupTotals rollup_worker_totals;
+
+PG_FUNCTION_INFO_V1(rollup_run_sql);
+PG_FUNCTION_INFO_V1(rollup_run_background);
+
+/* entry point of the worker run_rollup_background() starts */
+PGDLLEXPORT void rollup_background_main(Datum arg);
+
+/*
+ * Take out this hour's marks; the groups come back as three arrays, with
+ * their number and the number of hourly rows the hour already has.
+ */
+static const char *const rollup_take_marks_sql =
+"WITH x AS (DELETE FROM metrics_rollup.rollup_dirty WHERE hour_start = $1"
+"           RETURNING kind, entity_id, force)"
+" SELECT pg_catalog.array_agg(kind), pg_catalog.array_agg(entity_id),"
+"        pg_catalog.array_agg(force), pg_catalog.count(*),"
+"        (SELECT pg_catalog.count(*) FROM metrics_rollup.hourly_metrics WHERE hour_start = $1)"
+"   FROM x";
+
+/*
+ * Recompute the taken groups as archived (+) their raw rows.  $1 hour,
+ * $2 kinds, $3 entity ids, $4 force flags.  Returns rows written and raw
+ * rows read.  A group left with neither raw rows nor archived events (its raw
+ * rows were UPDATEd into another group) loses its hourly row.
+ *
+ * CTE "a" aggregates the raw rows of the taken groups, in one of two ways
+ * (both fix the plan; a planner-chosen join sorted the hour's rows on disk):
+ *   - ROLLUP_GROUPS_BY_RANGE: one scan of the hour (BRIN index on
+ *     recorded_at) aggregated by hash, for hours where most groups are dirty
+ *     (e.g. the hour just ended): every heap page is read once;
+ *   - ROLLUP_GROUPS_BY_INDEX: one range scan of raw_metrics_entity_time_idx
+ *     per group (LATERAL), for a few late groups in a big hour.
+ */
+#define ROLLUP_GROUPS_BY_RANGE \
+" a AS MATERIALIZED (" \
+"    SELECT d.kind, d.entity_id, d.force, x.s" \
+"      FROM d LEFT JOIN (" \
+"           SELECT r.kind, r.entity_id," \
+"                  metrics_rollup.rollup_agg(r.response_time, r.success, r.recorded_at, r.entity_name) AS s" \
+"             FROM metrics_rollup.raw_metrics r" \
+"            WHERE r.recorded_at >= $1 AND r.recorded_at < $1 + interval '1 hour'" \
+"            GROUP BY r.kind, r.entity_id) x USING (kind, entity_id)),"
+
+#define ROLLUP_GROUPS_BY_INDEX \
+" a AS MATERIALIZED (" \
+"    SELECT d.kind, d.entity_id, d.force, x.s" \
+"      FROM d CROSS JOIN LATERAL (" \
+"           SELECT metrics_rollup.rollup_agg(r.response_time, r.success, r.recorded_at, r.entity_name) AS s" \
+"             FROM metrics_rollup.raw_metrics r" \
+"            WHERE r.kind = d.kind AND r.entity_id = d.entity_id" \
+"              AND r.recorded_at >= $1 AND r.recorded_at < $1 + interval '1 hour') x),"
+
+#define ROLLUP_WRITE_SQL(groups) \
+"WITH d AS MATERIALIZED (" \
+"    SELECT * FROM ROWS FROM (pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[])," \
+"                             pg_catalog.unnest($4::boolean[])) AS d(kind, entity_id, force)),"	\
+groups \
+" m AS (" \
+"    SELECT a.kind, a.entity_id," \
+"           metrics_rollup.rollup_stats_merge(h.archived, a.s) AS s" \
+"      FROM a LEFT JOIN metrics_rollup.hourly_metrics h" \
+"        ON h.kind = a.kind AND h.entity_id = a.entity_id AND h.hour_start = $1" \
+"     WHERE a.force OR h.total_count IS DISTINCT FROM" \
+"           coalesce((a.s).total_count, 0) + coalesce((h.archived).total_count, 0))," \
+" w AS (" \
+"    INSERT INTO metrics_rollup.hourly_metrics AS h" \
+"           (kind, entity_id, entity_name, hour_start, total_count, success_count, failure_count," \
+"            min_response_time, max_response_time, avg_response_time," \
+"            p50_response_time, p95_response_time, p99_response_time," \
+"            sketch, sum_response_time, last_recorded_at, percentiles_exact)" \
+"    SELECT m.kind, m.entity_id, (m.s).entity_name, $1, (m.s).total_count, (m.s).success_count," \
+"           (m.s).total_count - (m.s).success_count, (m.s).min_value, (m.s).max_value," \
+"           ((m.s).sum_value / (m.s).total_count)::double precision," \
+"           (m.s).p50, (m.s).p95, (m.s).p99," \
+"           (m.s).sketch, (m.s).sum_value, (m.s).last_at, (m.s).percentiles_exact" \
+"      FROM m WHERE (m.s).total_count IS NOT NULL" \
+"    ON CONFLICT (kind, entity_id, hour_start) DO UPDATE SET" \
+"           entity_name = coalesce(excluded.entity_name, h.entity_name)," \
+"           total_count = excluded.total_count, success_count = excluded.success_count," \
+"           failure_count = excluded.failure_count," \
+"           min_response_time = excluded.min_response_time," \
+"           max_response_time = excluded.max_response_time," \
+"           avg_response_time = excluded.avg_response_time," \
+"           p50_response_time = excluded.p50_response_time," \
+"           p95_response_time = excluded.p95_response_time," \
+"           p99_response_time = excluded.p99_response_time," \
+"           sketch = excluded.sketch," \
+"           sum_response_time = excluded.sum_response_time," \
+"           last_recorded_at = excluded.last_recorded_at," \
+"           percentiles_exact = excluded.percentiles_exact," \
+"           updated_at = pg_catalog.now()" \
+"    RETURNING 1)," \
+" gone AS (" \
+"    DELETE FROM metrics_rollup.hourly_metrics h USING m" \
+"     WHERE (m.s).total_count IS NULL" \
+"       AND h.kind = m.kind AND h.entity_id = m.entity_id AND h.hour_start = $1" \
+"    RETURNING 1)" \
+" SELECT (SELECT pg_catalog.count(*) FROM w) + (SELECT pg_catalog.count(*) FROM gone)," \
+"        (SELECT coalesce(pg_catalog.sum((s).total_count), 0) FROM a)::bigint"
+
+static const char *const rollup_write_by_range_sql =
+ROLLUP_WRITE_SQL(ROLLUP_GROUPS_BY_RANGE);
+static const char *const rollup_write_by_index_sql =
+ROLLUP_WRITE_SQL(ROLLUP_GROUPS_BY_INDEX);
+
+/*
+ * The range scan pays when at least this fraction of the hour's groups is
+ * dirty (measured: 5M rows, 1000 groups an hour, all dirty: range 0.33 x the
+ * user's SQL, index 0.50 x).
+ */
+#define ROLLUP_RANGE_MIN_SHARE 0.25
+
+
+/* run_rollup(since): mark every group from since's UTC hour on, forced. */
+static const char *const rollup_mark_since_sql =
+"INSERT INTO metrics_rollup.rollup_dirty AS d (kind, entity_id, hour_start, force)"
+" SELECT kind, entity_id, pg_catalog.date_trunc('hour', recorded_at, 'UTC'), true"
+"   FROM metrics_rollup.raw_metrics"
+"  WHERE recorded_at >= pg_catalog.date_trunc('hour', $1, 'UTC')"
+" UNION"
+" SELECT kind, entity_id, hour_start, true"
+"   FROM metrics_rollup.hourly_metrics"
+"  WHERE hour_start >= pg_catalog.date_trunc('hour', $1, 'UTC')"
+" ON CONFLICT (kind, entity_id, hour_start) DO UPDATE SET force = true";
+
+static const char *const rollup_dirty_hours_sql =
+"SELECT DISTINCT hour_start FROM metrics_rollup.rollup_dirty ORDER BY 1";
+
+/* Wait until no other rollup runs; released at the end of the transaction. */
+static void
+rollup_lock(void)
+{
+	DirectFunctionCall1(pg_advisory_xact_lock_int8,
+						Int64GetDatum(ROLLUP_LOCK_KEY));
+}
+
+/*
+ * The mark protocol needs a new snapshot per statement (see the file
+ * header), which only READ COMMITTED gives.
+ */
+static void
+rollup_require_read_committed(void)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("run_rollup must run at isolation level READ COMMITTED"),
+				 errdetail("The rollup reads rows committed while it waits for concurrent writers, which needs a new snapshot for each statement."),
+				 errhint("Call run_rollup() outside an explicit REPEATABLE READ or SERIALIZABLE transaction.")));
+}
+
+static void
+rollup_spi_check(int rc, int expected, const char *what)
+{
+	if (rc != expected)
+		elog(ERROR, "SPI failed while %s: %s", what, SPI_result_code_string(rc));
+}
+
+/* run_rollup(since): force every group from since's hour on. */
+static void
+rollup_mark_since(TimestampTz since)
+{
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(since)};
+
+	rollup_spi_check(SPI_execute_with_args(rollup_mark_since_sql, 1, argtypes,
+										   args, NULL, false, 0),
+					 SPI_OK_INSERT, "marking hours since the given time");
+}
+
+/*
+ * The hours that have dirty groups now, oldest first, palloc'd in the
+ * caller's memory context.  Later marks wait for the next run: a run under
+ * a steady stream of inserts still ends.
+ */
+static TimestampTz *
+rollup_dirty_hours(int *count)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	TimestampTz *hours;
+	bool		isnull;
+
+	rollup_spi_check(SPI_execute(rollup_dirty_hours_sql, false, 0),
+					 SPI_OK_SELECT, "listing dirty hours");
+	*count = (int) SPI_processed;
+	hours = MemoryContextAlloc(caller, sizeof(TimestampTz) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+		hours[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc,
+													 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return hours;
+}
+
+/*
+ * Roll up the dirty groups of one hour, in the current transaction (the
+ * runner lock must be held).
+ */
+static void
+rollup_hour(TimestampTz hour, RollupTotals *totals)
+{
+	Oid			take_types[1] = {TIMESTAMPTZOID};
+	Oid			write_types[4] = {TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID,
+	BOOLARRAYOID};
+	Datum		args[4];
+	bool		isnull;
+	SPITupleTable *marks;
+	int64		dirty_groups;
+	int64		known_groups;
+	const char *write_sql;
+
+	args[0] = TimestampTzGetDatum(hour);
+	rollup_spi_check(SPI_execute_with_args(rollup_take_marks_sql, 1, take_types,
+										   args, NULL, false, 0),
+					 SPI_OK_SELECT, "taking dirty marks");
+	marks = SPI_tuptable;
+	args[1] = SPI_getbinval(marks->vals[0], marks->tupdesc, 1, &isnull);
+	if (isnull)
+	{
+		/* another runner took them before we got the lock */
+		SPI_freetuptable(marks);
+		return;
+	}
+	args[2] = SPI_getbinval(marks->vals[0], marks->tupdesc, 2, &isnull);
+	args[3] = SPI_getbinval(marks->vals[0], marks->tupdesc, 3, &isnull);
+	dirty_groups = DatumGetInt64(SPI_getbinval(marks->vals[0], marks->tupdesc,
+											   4, &isnull));
+	known_groups = DatumGetInt64(SPI_getbinval(marks->vals[0], marks->tupdesc,
+											   5, &isnull));
+	write_sql = dirty_groups >= ROLLUP_RANGE_MIN_SHARE * Max(known_groups, dirty_groups) ?
+		rollup_write_by_range_sql : rollup_write_by_index_sql;
+
+	/* a new statement, so a new snapshot: see the file header */
+	rollup_spi_check(SPI_execute_with_args(write_sql, 4, write_types,
+										   args, NULL, false, 0),
+					 SPI_OK_SELECT, "writing hourly rows");
+	totals->hours++;
+	totals->rows_written += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc,
+														1, &isnull));
+	totals->raw_rows += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc,
+													2, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	SPI_freetuptable(marks);
+}
+
+/*
+ * run_rollup(since timestamptz DEFAULT NULL): every dirty hour, in the
+ * caller's transaction.
+ */
+Datum
+rollup_run_sql(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz start = GetCurrentTimestamp();
+	RollupTotals totals = {0};
+	TimestampTz *hours;
+	int			count;
+	Datum		values[4];
+	bool		nulls[4] = {0};
+	Interval   *duration;
+
+	InitMaterializedSRF(fcinfo, 0);
+	rollup_require_read_committed();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rollup_lock();
+	if (!PG_ARGISNULL(0))
+		rollup_mark_since(PG_GETARG_TIMESTAMPTZ(0));
+	hours = rollup_dirty_hours(&count);
+	for (int i = 0; i < count; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		rollup_hour(hours[i], &totals);
+	}
+	SPI_finish();
+
+	duration = palloc0(sizeof(Interval));
+	duration->time = GetCurrentTimestamp() - start;
+	values[0] = Int32GetDatum(totals.hours);
+	values[1] = Int64GetDatum(totals.raw_rows);
+	values[2] = Int64GetDatum(totals.rows_written);
+	values[3] = IntervalPGetDatum(duration);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
+
+/* Is the extension installed in this database?  Inside a transaction. */
+static bool
+rollup_extension_ready(void)
+{
+	Oid			nsp = get_namespace_oid("metrics_rollup", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("rollup_dirty", nsp));
+}
+
+/*
+ * Begin one unit of work of the worker, in the style of worker_spi; returns
+ * with SPI connected inside a new transaction.
+ */
+static void
+rollup_xact_begin(const char *activity)
+{
+	/* statement_timeout and now() count from here */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	/* SPI for the queries; it takes a new snapshot for each of them */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* an active snapshot for the catalog lookups outside SPI */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	/* what pg_stat_activity shows for this worker meanwhile */
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/* End the unit of work begun by rollup_xact_begin: commit it. */
+static void
+rollup_xact_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	/* makes the hour durable and releases the runner lock */
+	CommitTransactionCommand();
+	/* table statistics of this unit, for autovacuum */
+	pgstat_report_stat(false);
+}
+
+void
+rollup_worker_run(void)
+{
+	static MemoryContext rollup_worker_cxt = NULL;
+	RollupTotals *totals = &rollup_worker_totals;
+	TimestampTz *hours = NULL;
+	int			count = 0;
+	MemoryContext old;
+
+	Assert(!IsTransactionState());
+	memset(totals, 0, sizeof(RollupTotals));
+	if (!mr_rollup_enabled || RecoveryInProgress())
+		return;
+
+	/* the list of hours outlives the transactions; reset on every call */
+	if (rollup_worker_cxt == NULL)
+		rollup_worker_cxt = AllocSetContextCreate(TopMemoryContext,
+												  "metrics_rollup rollup",
+												  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(rollup_worker_cxt);
+
+	rollup_xact_begin("metrics_rollup: listing dirty hours");
+	if (rollup_extension_ready())
+	{
+		old = MemoryContextSwitchTo(rollup_worker_cxt);
+		hours = rollup_dirty_hours(&count);
+		MemoryContextSwitchTo(old);
+	}
+	rollup_xact_commit();
+
+	for (int i = 0; i < count; i++)
+	{
+		char		activity[128];
+
+		CHECK_FOR_INTERRUPTS();
+		snprintf(activity, sizeof(activity),
+				 "metrics_rollup: rolling up hour %s (%d of %d)",
+				 timestamptz_to_str(hours[i]), i + 1, count);
+		rollup_xact_begin(activity);
+		rollup_lock();
+		rollup_hour(hours[i], totals);
+		rollup_xact_commit();
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+RollupTotals
+rollup_worker_last_totals(void)
+{
+	return rollup_worker_totals;
+}
+
+/*
+ * The dynamic worker started by run_rollup_background(): connect to the
+ * caller's database as the caller, run the worker's rollup job once, exit.
+ */
+void
+rollup_background_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	Oid			useroid;
+
+	memcpy(&useroid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	/* SIGTERM ends the worker at the next CHECK_FOR_INTERRUPTS */
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, useroid, 0);
+	/* no database/role search_path may redirect our SQL */
+	security_pin_worker_search_path();
+	rollup_worker_run();
+	ereport(LOG,
+			(errmsg("metrics_rollup: rolled up %d hours: %lld raw rows read, %lld hourly rows written",
+					rollup_worker_totals.hours,
+					(long long) rollup_worker_totals.raw_rows,
+					(long long) rollup_worker_totals.rows_written)));
+	proc_exit(0);
+}
+
+/*
+ * run_rollup_background() RETURNS integer: start rollup_worker_run() in a
+ * new background worker (one transaction per hour); returns its pid.
+ */
+Datum
+rollup_run_background(PG_FUNCTION_ARGS)
+{
+	BackgroundWorker worker = {0};
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+	Oid			useroid = GetUserId();
+
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "metrics_rollup");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rollup_background_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "metrics_rollup rollup (manual)");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "metrics_rollup rollup");
+	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
+	memcpy(worker.bgw_extra, &useroid, sizeof(Oid));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start a background worker for the rollup"),
+				 errhint("Raise max_worker_processes, or call run_rollup() instead.")));
+	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("the rollup background worker did not start"),
+				 errhint("Check the server log.")));
+	PG_RETURN_INT32(pid);
+}
