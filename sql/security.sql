@@ -59,9 +59,12 @@ GRANT EXECUTE ON FUNCTION
 GRANT INSERT ON metrics_rollup.raw_metrics TO regress_mr_writer;
 -- reader (a view's functions need EXECUTE too: stats calls ingest_stats())
 GRANT SELECT ON metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics,
-                metrics_rollup.stats, metrics_rollup.config
+                metrics_rollup.stats, metrics_rollup.config, metrics_rollup.live_stats
   TO regress_mr_reader;
-GRANT EXECUTE ON FUNCTION metrics_rollup.ingest_stats() TO regress_mr_reader;
+GRANT EXECUTE ON FUNCTION
+    metrics_rollup.ingest_stats(), metrics_rollup.live_entities(),
+    metrics_rollup.live_info(), metrics_rollup.classify(text, double precision)
+  TO regress_mr_reader;
 -- admin
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA metrics_rollup TO regress_mr_admin;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA metrics_rollup TO regress_mr_admin;
@@ -92,6 +95,10 @@ SELECT count(*) FROM metrics_rollup.ingest_stats();
 SELECT count(*) FROM metrics_rollup.config;
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM metrics_rollup.hourly_metrics;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.live_stats;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.classify();
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM metrics_rollup.run_rollup();
 \echo :LAST_ERROR_SQLSTATE
@@ -130,7 +137,7 @@ RESET ROLE;
 SELECT count(*) AS writer_marked_dirty FROM metrics_rollup.rollup_dirty
  WHERE entity_id = 'sec-writer';
 
--- An admin: flush() (and run_rollup, run_cleanup once they exist).
+-- An admin: flush(), run_rollup(), run_cleanup().
 SET ROLE regress_mr_admin;
 SELECT metrics_rollup.flush() >= 0 AS admin_flushed;
 SELECT hours_processed >= 1 AS rolled_up FROM metrics_rollup.run_rollup();
@@ -144,6 +151,10 @@ SELECT count(*) AS reader_sees, sum(response_time) AS sum_of_writes
 SELECT total_count, sum_response_time FROM metrics_rollup.hourly_metrics
  WHERE entity_id = 'sec-writer';
 SELECT events_buffered > 0 AS reader_sees_stats FROM metrics_rollup.stats;
+SELECT count > 0 AS reader_sees_live FROM metrics_rollup.live_stats
+ WHERE kind = 'tool' AND entity_id = 'sec-writer';
+SELECT class FROM metrics_rollup.classify('tool', 1.0) WHERE entity_id = 'sec-writer';
+SELECT entities > 0 AS reader_sees_live_info FROM metrics_rollup.live_info();
 SELECT count(*) > 0 AS reader_sees_config FROM metrics_rollup.config;
 INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-reader', NULL, now(), 0.1, true, NULL);
 \echo :LAST_ERROR_SQLSTATE
@@ -288,3 +299,5 @@ SELECT name, pg_temp.sec_try_text(t) AS text_input FROM (VALUES
 SELECT 1 AS server_still_up;
 DROP TABLE sec_bad, sec_recv, sec_stored;
 RESET search_path;
+-- leave the shared database empty for the tests after this one
+TRUNCATE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;
