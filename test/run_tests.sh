@@ -5,8 +5,8 @@
 # pg_regress suite (sql/, expected/) and the TAP suite (test/t/*.pl), each on
 # a throwaway server with the extension preloaded; then `make lint` and the
 # sketch decoder fuzz run (test/fuzz/run.sh), one count each (full runs
-# only).  Works as root
-# (servers run as "postgres") or as a user with sudo.  Ends with the line
+# only).  Works as root (servers run as "postgres") or as a user with sudo.
+# Ends with the line
 # "N passed, N failed" and exits non-zero when anything failed.
 #
 #   test/run_tests.sh                        everything
