@@ -490,7 +490,7 @@ BEGIN
              GROUP BY 1, 2, 3) o
     ON CONFLICT (kind, entity_id, hour_start) DO UPDATE
        SET archived = metrics_rollup.rollup_stats_merge(h.archived, excluded.archived),
-           updated_at = now();
+           updated_at = pg_catalog.now();
 
     INSERT INTO metrics_rollup.rollup_dirty AS d (kind, entity_id, hour_start)
     SELECT DISTINCT o.kind, o.entity_id, pg_catalog.date_trunc('hour', o.recorded_at, 'UTC')
@@ -610,3 +610,83 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION metrics_rollup.live_info() IS
   'The live table: entities tracked, capacity (max_live_entities), evictions and slow-call LOG lines written and suppressed since server start, and its shared memory size.';
+
+-- Privileges (who may do what)
+-------------------------------------------------------------------------------
+
+-- (privileges section)
+--
+-- KEEP THIS SECTION LAST.  "ALL FUNCTIONS / TABLES / SEQUENCES IN SCHEMA"
+-- covers only the objects that exist when it runs: anything created below
+-- it would keep PostgreSQL's default (EXECUTE for PUBLIC on functions).
+--
+-- After CREATE EXTENSION, PUBLIC may use the schema, the sketch type and the
+-- sketch functions and aggregates, nothing else.  Recording (record,
+-- record_batch, INSERT/COPY into raw_metrics), querying (raw_metrics,
+-- hourly_metrics, the views and the functions they call) and administration
+-- (flush, run_rollup, run_cleanup) each need an explicit GRANT (see README).
+--
+-- No function is SECURITY DEFINER except the trigger functions on
+-- raw_metrics: they run with the privileges of whoever does the DML, and a
+-- writer that may only INSERT into raw_metrics must still mark the rollup
+-- state (rollup_dirty, hourly_metrics) that it may not touch itself.  They
+-- run as the extension owner with search_path pinned to pg_catalog, pg_temp
+-- (their bodies schema-qualify our objects), and PUBLIC cannot EXECUTE them,
+-- so nobody can attach them to another table (CREATE TRIGGER needs EXECUTE).
+--
+-- search_path: bodies and C SQL strings schema-qualify our objects and
+-- pg_catalog's functions.  The background workers (superuser) pin
+-- search_path to pg_catalog, pg_temp (src/security.c), as PostgreSQL's own
+-- logical replication workers do.  run_rollup()/run_cleanup() run with the
+-- caller's rights and path, so users' triggers on raw_metrics keep working.
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA metrics_rollup FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA metrics_rollup FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA metrics_rollup FROM PUBLIC;
+GRANT USAGE ON SCHEMA metrics_rollup TO PUBLIC;
+GRANT USAGE ON TYPE metrics_rollup.sketch TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+    metrics_rollup.sketch_in(cstring),
+    metrics_rollup.sketch_out(metrics_rollup.sketch),
+    metrics_rollup.sketch_recv(internal),
+    metrics_rollup.sketch_send(metrics_rollup.sketch),
+    metrics_rollup.sketch_to_bytea(metrics_rollup.sketch),
+    metrics_rollup.sketch_from_bytea(bytea),
+    metrics_rollup.sketch_agg_trans(internal, double precision),
+    metrics_rollup.sketch_agg_trans(internal, double precision, double precision),
+    metrics_rollup.sketch_agg_final(internal),
+    metrics_rollup.sketch_agg_combine(internal, internal),
+    metrics_rollup.sketch_agg_serial(internal),
+    metrics_rollup.sketch_agg_deserial(bytea, internal),
+    metrics_rollup.sketch_combine(metrics_rollup.sketch, metrics_rollup.sketch),
+    metrics_rollup.sketch_quantile(metrics_rollup.sketch, double precision),
+    metrics_rollup.sketch_quantiles(metrics_rollup.sketch, double precision[]),
+    metrics_rollup.sketch_count(metrics_rollup.sketch),
+    metrics_rollup.sketch_sum(metrics_rollup.sketch),
+    metrics_rollup.sketch_min(metrics_rollup.sketch),
+    metrics_rollup.sketch_max(metrics_rollup.sketch),
+    metrics_rollup.sketch_relative_accuracy(metrics_rollup.sketch)
+  TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    metrics_rollup.sketch_agg(double precision),
+    metrics_rollup.sketch_agg(double precision, double precision),
+    metrics_rollup.sketch_merge(metrics_rollup.sketch)
+  TO PUBLIC;
+
+-- Every trigger function of the schema: owner's rights, pinned search_path.
+DO $privileges$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = 'metrics_rollup'::regnamespace
+           AND p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype
+    LOOP
+        EXECUTE pg_catalog.format(
+            'ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$privileges$;

@@ -66,6 +66,7 @@
 
 #include "guc.h"
 #include "rollup.h"
+#include "security.h"
 
 /*
  * Key of the runner lock, pg_advisory_xact_lock(bigint): the ASCII bytes of
@@ -89,8 +90,9 @@ PGDLLEXPORT void rollup_background_main(Datum arg);
 static const char *const rollup_take_marks_sql =
 "WITH x AS (DELETE FROM metrics_rollup.rollup_dirty WHERE hour_start = $1"
 "           RETURNING kind, entity_id, force)"
-" SELECT array_agg(kind), array_agg(entity_id), array_agg(force), count(*),"
-"        (SELECT count(*) FROM metrics_rollup.hourly_metrics WHERE hour_start = $1)"
+" SELECT pg_catalog.array_agg(kind), pg_catalog.array_agg(entity_id),"
+"        pg_catalog.array_agg(force), pg_catalog.count(*),"
+"        (SELECT pg_catalog.count(*) FROM metrics_rollup.hourly_metrics WHERE hour_start = $1)"
 "   FROM x";
 
 /*
@@ -128,7 +130,8 @@ static const char *const rollup_take_marks_sql =
 
 #define ROLLUP_WRITE_SQL(groups) \
 "WITH d AS MATERIALIZED (" \
-"    SELECT * FROM unnest($2::text[], $3::text[], $4::boolean[]) AS d(kind, entity_id, force))," \
+"    SELECT * FROM ROWS FROM (pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[])," \
+"                             pg_catalog.unnest($4::boolean[])) AS d(kind, entity_id, force)),"	\
 groups \
 " m AS (" \
 "    SELECT a.kind, a.entity_id," \
@@ -163,15 +166,15 @@ groups \
 "           sum_response_time = excluded.sum_response_time," \
 "           last_recorded_at = excluded.last_recorded_at," \
 "           percentiles_exact = excluded.percentiles_exact," \
-"           updated_at = now()" \
+"           updated_at = pg_catalog.now()" \
 "    RETURNING 1)," \
 " gone AS (" \
 "    DELETE FROM metrics_rollup.hourly_metrics h USING m" \
 "     WHERE (m.s).total_count IS NULL" \
 "       AND h.kind = m.kind AND h.entity_id = m.entity_id AND h.hour_start = $1" \
 "    RETURNING 1)" \
-" SELECT (SELECT count(*) FROM w) + (SELECT count(*) FROM gone)," \
-"        (SELECT coalesce(sum((s).total_count), 0) FROM a)::bigint"
+" SELECT (SELECT pg_catalog.count(*) FROM w) + (SELECT pg_catalog.count(*) FROM gone)," \
+"        (SELECT coalesce(pg_catalog.sum((s).total_count), 0) FROM a)::bigint"
 
 static const char *const rollup_write_by_range_sql =
 ROLLUP_WRITE_SQL(ROLLUP_GROUPS_BY_RANGE);
@@ -469,6 +472,8 @@ rollup_background_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, useroid, 0);
+	/* no database/role search_path may redirect our SQL */
+	security_pin_worker_search_path();
 	rollup_worker_run();
 	ereport(LOG,
 			(errmsg("metrics_rollup: rolled up %d hours: %lld raw rows read, %lld hourly rows written",

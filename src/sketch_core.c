@@ -569,9 +569,11 @@ sketch_build_finish(SketchState *s)
 		return fail(SKETCH_ERR_FORMAT, "bucket counts plus zeros do not add up to the count");
 	if (nonzero > 0)
 	{
-		if (sketch_index_of(s, s->max) != s->hi_index)
+		/* max is 0 here only in a malformed sketch: never take log(0) */
+		if (s->max == 0 || sketch_index_of(s, s->max) != s->hi_index)
 			return fail(SKETCH_ERR_FORMAT, "max does not fall in the highest bucket");
-		if (sketch_index_of(s, s->min) > s->lo_index && s->zeros == 0)
+		/* min is 0 when zeros are counted: never take log(0) */
+		if (s->zeros == 0 && sketch_index_of(s, s->min) > s->lo_index)
 			return fail(SKETCH_ERR_FORMAT, "min is above the lowest bucket");
 		/* each value rounds monotonically to units: bound the sum */
 		hi_units = to_fixed(s->max);
@@ -618,10 +620,13 @@ put_double(uint8_t *buf, double d)
 	return 8;
 }
 
+/* (v << 1) ^ (v >> 31), without right-shifting a negative signed value */
 static uint64_t
 zigzag(int32_t v)
 {
-	return (uint64_t) (((uint32_t) v << 1) ^ (uint32_t) (v >> 31));
+	uint32_t	doubled = (uint32_t) v << 1;
+
+	return (uint64_t) (v < 0 ? ~doubled : doubled);
 }
 
 size_t

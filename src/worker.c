@@ -64,6 +64,7 @@
 
 #include "buffer.h"
 #include "guc.h"
+#include "security.h"
 #include "worker.h"
 
 /* Events per flush transaction: bounds a transaction's size and time. */
@@ -143,6 +144,8 @@ worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(mr_database, NULL, 0);
+	/* superuser: no database/role search_path may redirect our SQL */
+	security_pin_worker_search_path();
 	pgstat_report_appname("metrics_rollup worker");
 
 	/* flush() and producers find us through shared memory */

@@ -3,8 +3,10 @@
 #
 # Installs missing packages, builds (-Werror), installs, then runs the
 # pg_regress suite (sql/, expected/) and the TAP suite (test/t/*.pl), each on
-# a throwaway server with the extension preloaded.  Works as root (servers run
-# as "postgres") or as a user with sudo.  Ends with the line
+# a throwaway server with the extension preloaded; then `make lint` and the
+# sketch decoder fuzz run (test/fuzz/run.sh), one count each (full runs
+# only).  Works as root (servers run as "postgres") or as a user with sudo.
+# Ends with the line
 # "N passed, N failed" and exits non-zero when anything failed.
 #
 #   test/run_tests.sh                        everything
@@ -78,6 +80,33 @@ if [ $# -eq 0 ]; then
 		failed=$((failed + 1))
 		echo "not ok - demo --short"
 		tail -n 40 demo.log
+	fi
+fi
+
+# --- static analysis: one count (make lint: cppcheck + clang-tidy) ----------
+if [ $# -eq 0 ]; then
+	mr_install_packages cppcheck clang-tidy
+	mr_log "lint: cppcheck + clang-tidy over src/*.c"
+	if make -s -C "$work" lint >lint.log 2>&1; then
+		passed=$((passed + 1))
+		echo "ok - lint: $(tail -n 1 lint.log)"
+	else
+		failed=$((failed + 1))
+		echo "not ok - lint"
+		grep -E 'warning:|error:' lint.log | head -n 40
+	fi
+fi
+
+# --- fuzzing: one count (>= 100000 inputs, 0 crashes; see test/fuzz/) ----
+if [ $# -eq 0 ]; then
+	mr_log "fuzz: sketch decoders"
+	if bash test/fuzz/run.sh >fuzz.log 2>&1; then
+		passed=$((passed + 1))
+		echo "ok - $(grep '^fuzz:' fuzz.log)"
+	else
+		failed=$((failed + 1))
+		echo "not ok - fuzz"
+		tail -n 30 fuzz.log
 	fi
 fi
 

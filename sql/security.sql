@@ -1,0 +1,303 @@
+-- Security: default privileges after CREATE EXTENSION, what a role without
+-- grants, a writer, a reader and an admin can and cannot do, SECURITY
+-- DEFINER only where it must be, and corrupt sketches on every input path
+-- (text, binary recv through COPY, bytea, stored values): each an ERROR.
+CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET search_path = public;
+
+-- Only trigger functions may be SECURITY DEFINER, each with a pinned search_path.
+SELECT p.oid::regprocedure AS security_definer, p.prorettype::regtype, p.proconfig
+  FROM pg_proc p
+ WHERE p.pronamespace = 'metrics_rollup'::regnamespace AND p.prosecdef
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
+SELECT count(*) AS definer_not_trigger_or_unpinned
+  FROM pg_proc p
+ WHERE p.pronamespace = 'metrics_rollup'::regnamespace AND p.prosecdef
+   AND (p.prorettype <> 'trigger'::regtype
+        OR p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']);
+
+-- No other function carries settings (the workers pin search_path in C).
+SELECT p.oid::regprocedure AS pinned_search_path, p.proconfig
+  FROM pg_proc p
+ WHERE p.pronamespace = 'metrics_rollup'::regnamespace AND NOT p.prosecdef
+   AND p.proconfig IS NOT NULL
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
+
+-- What PUBLIC may execute: the sketch functions and aggregates only.
+SELECT p.oid::regprocedure AS public_may_execute
+  FROM pg_proc p
+ WHERE p.pronamespace = 'metrics_rollup'::regnamespace
+   AND has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
+SELECT p.oid::regprocedure AS public_may_not_execute
+  FROM pg_proc p
+ WHERE p.pronamespace = 'metrics_rollup'::regnamespace
+   AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
+-- No table, view or sequence is open to PUBLIC.
+SELECT c.relname, c.relkind
+  FROM pg_class c
+ WHERE c.relnamespace = 'metrics_rollup'::regnamespace
+   AND c.relkind IN ('r', 'v', 'S', 'p', 'm')
+   AND (has_table_privilege('public', c.oid, 'SELECT')
+        OR has_table_privilege('public', c.oid, 'INSERT')
+        OR has_table_privilege('public', c.oid, 'UPDATE')
+        OR has_table_privilege('public', c.oid, 'DELETE'))
+ ORDER BY 1;
+
+-- The roles of the README.
+CREATE ROLE regress_mr_nobody;
+CREATE ROLE regress_mr_writer;
+CREATE ROLE regress_mr_reader;
+CREATE ROLE regress_mr_admin;
+GRANT CREATE ON SCHEMA public TO regress_mr_writer;
+-- writer
+GRANT EXECUTE ON FUNCTION
+    metrics_rollup.record(text, text, double precision, boolean, text, text, timestamptz),
+    metrics_rollup.record_batch(text, text[], double precision[], boolean[], text[], text[], timestamptz[])
+  TO regress_mr_writer;
+GRANT INSERT ON metrics_rollup.raw_metrics TO regress_mr_writer;
+-- reader (a view's functions need EXECUTE too: stats calls ingest_stats())
+GRANT SELECT ON metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics,
+                metrics_rollup.stats, metrics_rollup.config, metrics_rollup.live_stats
+  TO regress_mr_reader;
+GRANT EXECUTE ON FUNCTION
+    metrics_rollup.ingest_stats(), metrics_rollup.live_entities(),
+    metrics_rollup.live_info(), metrics_rollup.classify(text, double precision)
+  TO regress_mr_reader;
+-- admin
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA metrics_rollup TO regress_mr_admin;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA metrics_rollup TO regress_mr_admin;
+
+-- A role without grants: sketches yes, metrics no.
+SET ROLE regress_mr_nobody;
+SELECT metrics_rollup.sketch_quantile(metrics_rollup.sketch_agg(v), 0.5) AS median,
+       metrics_rollup.sketch_count(metrics_rollup.sketch_merge(s)) AS merged_count
+  FROM (SELECT v, metrics_rollup.sketch_agg(v) OVER () AS s
+          FROM generate_series(1, 9) v) t;
+SELECT metrics_rollup.sketch_quantiles(
+         '{"v":1,"alpha":0.01,"count":3,"zeros":1,"min":0,"max":2,"sum":"3","bins":{"0":1,"35":1}}'::metrics_rollup.sketch,
+         ARRAY[0, 1]);
+SELECT metrics_rollup.record('tool', 'sec-nobody', 0.1, true);
+\echo :LAST_ERROR_SQLSTATE
+SELECT metrics_rollup.record_batch('tool', ARRAY['sec-nobody'], ARRAY[0.1], ARRAY[true]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT metrics_rollup.flush();
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.raw_metrics;
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-nobody', NULL, now(), 0.1, true, NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.stats;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.ingest_stats();
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.config;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.hourly_metrics;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.live_stats;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.classify();
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM metrics_rollup.run_rollup();
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM metrics_rollup.run_cleanup();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- A writer: record(), record_batch() and INSERT, but not read nor flush.
+SET ROLE regress_mr_writer;
+SELECT metrics_rollup.record('tool', 'sec-writer', 0.1, true);
+SELECT metrics_rollup.record_batch('tool', ARRAY['sec-writer', 'sec-writer'], ARRAY[0.2, 0.3], ARRAY[true, false]);
+INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-writer', NULL, now(), 0.4, true, NULL);
+SELECT metrics_rollup.flush();
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.raw_metrics;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.stats;
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM metrics_rollup.raw_metrics;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.hourly_metrics;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.rollup_dirty;
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM metrics_rollup.run_rollup();
+\echo :LAST_ERROR_SQLSTATE
+-- the SECURITY DEFINER trigger functions cannot be attached elsewhere
+CREATE TABLE public.sec_writer_own (kind text, entity_id text, recorded_at timestamptz);
+CREATE TRIGGER sec_steal AFTER INSERT ON public.sec_writer_own
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION metrics_rollup.rollup_mark_inserted();
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE public.sec_writer_own;
+RESET ROLE;
+-- the writer's direct INSERT marked its hour dirty (trigger as the owner)
+SELECT count(*) AS writer_marked_dirty FROM metrics_rollup.rollup_dirty
+ WHERE entity_id = 'sec-writer';
+
+-- An admin: flush(), run_rollup(), run_cleanup().
+SET ROLE regress_mr_admin;
+SELECT metrics_rollup.flush() >= 0 AS admin_flushed;
+SELECT hours_processed >= 1 AS rolled_up FROM metrics_rollup.run_rollup();
+SELECT relation FROM metrics_rollup.run_cleanup() ORDER BY 1;
+RESET ROLE;
+
+-- A reader: sees what the writer recorded (3 buffered + 1 inserted) and the stats.
+SET ROLE regress_mr_reader;
+SELECT count(*) AS reader_sees, sum(response_time) AS sum_of_writes
+  FROM metrics_rollup.raw_metrics WHERE entity_id = 'sec-writer';
+SELECT total_count, sum_response_time FROM metrics_rollup.hourly_metrics
+ WHERE entity_id = 'sec-writer';
+SELECT events_buffered > 0 AS reader_sees_stats FROM metrics_rollup.stats;
+SELECT count > 0 AS reader_sees_live FROM metrics_rollup.live_stats
+ WHERE kind = 'tool' AND entity_id = 'sec-writer';
+SELECT class FROM metrics_rollup.classify('tool', 1.0) WHERE entity_id = 'sec-writer';
+SELECT entities > 0 AS reader_sees_live_info FROM metrics_rollup.live_info();
+SELECT count(*) > 0 AS reader_sees_config FROM metrics_rollup.config;
+INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-reader', NULL, now(), 0.1, true, NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT metrics_rollup.record('tool', 'sec-reader', 0.1, true);
+\echo :LAST_ERROR_SQLSTATE
+SELECT metrics_rollup.flush();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- An admin may delete raw rows; the archive trigger keeps them counted.
+SET ROLE regress_mr_admin;
+DELETE FROM metrics_rollup.raw_metrics WHERE entity_id = 'sec-writer';
+SELECT hours_processed >= 1 AS rolled_up_again FROM metrics_rollup.run_rollup();
+RESET ROLE;
+SELECT count(*) AS left_after_admin FROM metrics_rollup.raw_metrics WHERE entity_id = 'sec-writer';
+SELECT total_count AS still_counted FROM metrics_rollup.hourly_metrics WHERE entity_id = 'sec-writer';
+
+-- search_path hijack: objects named like pg_catalog's in a schema first on
+-- the path change nothing inside the extension's functions.
+CREATE SCHEMA regress_mr_evil;
+CREATE FUNCTION regress_mr_evil.date_trunc(text, timestamptz, text) RETURNS timestamptz
+  LANGUAGE sql AS $$ SELECT '2000-01-01'::timestamptz $$;
+SET search_path = regress_mr_evil, pg_catalog, public;
+SELECT metrics_rollup.sketch_count(metrics_rollup.sketch_agg(v)) FROM generate_series(1, 5) v;
+RESET search_path;
+DROP SCHEMA regress_mr_evil CASCADE;
+
+REVOKE CREATE ON SCHEMA public FROM regress_mr_writer;
+DROP OWNED BY regress_mr_nobody, regress_mr_writer, regress_mr_reader, regress_mr_admin;
+DROP ROLE regress_mr_nobody, regress_mr_writer, regress_mr_reader, regress_mr_admin;
+
+-------------------------------------------------------------------------------
+-- Corrupt sketches.  sql/sketch.sql covers malformed text and byte-level
+-- damage through sketch_from_bytea; here: hand-made encodings with absurd
+-- counts and lengths, the real binary recv path (COPY FORMAT binary), and
+-- corrupt stored values (XX001).
+-------------------------------------------------------------------------------
+SET search_path = metrics_rollup, public;
+-- a valid hand-made encoding (one value 1.0), to show the others differ only
+-- where they are corrupt
+\set good_one '\\x017b14ae47e17a843f0100000000000000f03f000000000000f03f8080808080808080800201000101'
+SELECT sketch_from_bytea(:'good_one'::bytea)::text AS good_one;
+CREATE TABLE sec_bad (name text, b bytea);
+INSERT INTO sec_bad VALUES
+  ('absurd_count',      '\x017b14ae47e17a843fffffffffffffffffff0100000000000000f03f000000000000f03f80808080808080808002010001ffffffffffffffffff01'),
+  ('huge_run_length',   '\x017b14ae47e17a843f0100000000000000f03f000000000000f03f808080808080808080020100808080801001'),
+  ('huge_nruns',        '\x017b14ae47e17a843f0100000000000000f03f000000000000f03f80808080808080808002808080808020000101'),
+  ('count_over_64_bits', '\x017b14ae47e17a843fffffffffffffffffffff7f'),
+  ('gap_out_of_range',  '\x017b14ae47e17a843f0200000000000000f03f000000000000f03f8080808080808080800402000101ffffffff0f0101'),
+  ('zero_bucket_count', '\x017b14ae47e17a843f0100000000000000f03f000000000000f03f8080808080808080800201000100'),
+  ('non_shortest_varint', '\x017b14ae47e17a843f810000000000000000f03f000000000000f03f8080808080808080800201000101'),
+  ('nan_alpha',         '\x01000000000000f87f0100000000000000f03f000000000000f03f8080808080808080800201000101'),
+  ('max_zero_with_bucket', '\x017b14ae47e17a843f0201000000000000000000000000000000000001000101'),
+  ('wrong_version',     '\x027b14ae47e17a843f0100000000000000f03f000000000000f03f8080808080808080800201000101'),
+  ('truncated',         '\x017b14ae47e17a843f0100000000000000f03f000000000000f03f80808080808080808002010001'),
+  ('too_long',          '\x01' || decode(repeat('00', 50000), 'hex'));
+
+-- through the bytea function: 22P03 with the reason
+CREATE FUNCTION pg_temp.sec_try(b bytea) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  detail text;
+BEGIN
+  PERFORM metrics_rollup.sketch_from_bytea(b);
+  RETURN 'accepted';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+  RETURN SQLSTATE || ' ' || detail;
+END $$;
+SELECT name, pg_temp.sec_try(b) AS from_bytea FROM sec_bad ORDER BY name;
+
+-- through sketch_recv: COPY FORMAT binary writes a bytea column as the raw
+-- bytes, which is what a client sending the sketch in binary does
+\getenv abs_builddir PG_ABS_BUILDDIR
+\set sec_copy_file :abs_builddir '/results/security_bad.bin'
+CREATE TABLE sec_recv (s sketch);
+COPY (SELECT b FROM sec_bad WHERE name = 'absurd_count') TO :'sec_copy_file' WITH (FORMAT binary);
+COPY sec_recv FROM :'sec_copy_file' WITH (FORMAT binary);
+\echo :LAST_ERROR_SQLSTATE
+COPY (SELECT b FROM sec_bad WHERE name = 'huge_nruns') TO :'sec_copy_file' WITH (FORMAT binary);
+COPY sec_recv FROM :'sec_copy_file' WITH (FORMAT binary);
+\echo :LAST_ERROR_SQLSTATE
+COPY (SELECT b FROM sec_bad WHERE name = 'truncated') TO :'sec_copy_file' WITH (FORMAT binary);
+COPY sec_recv FROM :'sec_copy_file' WITH (FORMAT binary);
+\echo :LAST_ERROR_SQLSTATE
+COPY (SELECT :'good_one'::bytea) TO :'sec_copy_file' WITH (FORMAT binary);
+COPY sec_recv FROM :'sec_copy_file' WITH (FORMAT binary);
+SELECT count(*) AS received, sketch_count(s) FROM sec_recv GROUP BY 2;
+
+-- corrupt stored values (as after disk damage): a binary-coercible cast
+-- lets the test store raw bytes; every reader raises XX001, none crashes
+CREATE CAST (bytea AS sketch) WITHOUT FUNCTION;
+CREATE TABLE sec_stored AS SELECT name, b::sketch AS s FROM sec_bad;
+CREATE FUNCTION pg_temp.sec_read(s sketch) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  res text := '';
+BEGIN
+  BEGIN PERFORM metrics_rollup.sketch_out(s); res := res || 'out:ok ';
+  EXCEPTION WHEN OTHERS THEN res := res || 'out:' || SQLSTATE || ' '; END;
+  BEGIN PERFORM metrics_rollup.sketch_quantile(s, 0.5); res := res || 'quantile:ok ';
+  EXCEPTION WHEN OTHERS THEN res := res || 'quantile:' || SQLSTATE || ' '; END;
+  BEGIN PERFORM metrics_rollup.sketch_combine(s, NULL); res := res || 'combine:ok ';
+  EXCEPTION WHEN OTHERS THEN res := res || 'combine:' || SQLSTATE || ' '; END;
+  BEGIN PERFORM metrics_rollup.sketch_to_bytea(s); res := res || 'to_bytea:ok';
+  EXCEPTION WHEN OTHERS THEN res := res || 'to_bytea:' || SQLSTATE; END;
+  RETURN res;
+END $$;
+SELECT name, pg_temp.sec_read(s) FROM sec_stored ORDER BY name;
+SELECT sketch_merge(s) FROM sec_stored WHERE name = 'truncated';
+\echo :LAST_ERROR_SQLSTATE
+SELECT sketch_count(s) FROM sec_stored WHERE name = 'absurd_count';
+\echo :LAST_ERROR_SQLSTATE
+DROP CAST (bytea AS sketch);
+
+-- malformed text not in sql/sketch.sql: huge numbers, too many buckets,
+-- out-of-range index, negative zero, empty and oversized input; each 22P02
+-- (the reason is the DETAIL; the message repeats the whole input)
+CREATE FUNCTION pg_temp.sec_try_text(t text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  detail text;
+BEGIN
+  PERFORM t::metrics_rollup.sketch;
+  RETURN 'accepted';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+  RETURN SQLSTATE || ' ' || detail;
+END $$;
+SELECT name, pg_temp.sec_try_text(t) AS text_input FROM (VALUES
+  ('huge_count', '{"v":1,"alpha":0.01,"count":' || repeat('9', 100000) || ',"zeros":0}'),
+  ('too_many_buckets',
+   (SELECT '{"v":1,"alpha":0.01,"count":3000,"zeros":0,"min":1e-9,"max":1e9,"sum":"3000","bins":{'
+           || string_agg(format('"%s":1', i), ',' ORDER BY i) || '}}'
+      FROM generate_series(-1500, 1499) i)),
+  ('index_below_int32', '{"v":1,"alpha":0.01,"count":1,"zeros":0,"min":1,"max":1,"sum":"1","bins":{"-2147483649":1}}'),
+  ('negative_zero_min', '{"v":1,"alpha":0.01,"count":1,"zeros":1,"min":-0,"max":0,"sum":"0","bins":{}}'),
+  ('empty', ''),
+  ('huge_sum_fraction', '{"v":1,"alpha":0.01,"count":1,"zeros":0,"min":1,"max":1,"sum":"1.' || repeat('5', 200) || '","bins":{"0":1}}'),
+  ('alpha_underflow', '{"v":1,"alpha":1e-400,"count":1,"zeros":0,"min":1,"max":1,"sum":"1","bins":{"0":1}}'),
+  ('max_zero_with_bucket', '{"v":1,"alpha":0.01,"count":2,"zeros":1,"min":0,"max":0,"sum":"0","bins":{"0":1}}'),
+  ('oversized', repeat('{', 1000000))) v(name, t)
+ ORDER BY name;
+
+SELECT 1 AS server_still_up;
+DROP TABLE sec_bad, sec_recv, sec_stored;
+RESET search_path;
+-- leave the shared database empty for the tests after this one
+TRUNCATE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;
