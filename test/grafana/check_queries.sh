@@ -30,7 +30,7 @@ for title, sql in queries:
     print(title.replace("\t", " ") + "\t" + " ".join(sql.split()))
 PY
 while IFS=$'\t' read -r title sql; do
-	rows=$(psql -X -q -A -t -v ON_ERROR_STOP=1 "$@" -c "SELECT count(*) FROM ($sql) q") || {
+	rows=$(psql -X -q -A -t -v ON_ERROR_STOP=1 "$@" -c "SELECT count(*) FROM ($sql) q" </dev/null) || {
 		echo "FAILED: $title"; exit 1; }
 	echo "ok: $title ($rows rows)"
 done
