@@ -123,3 +123,8 @@ SELECT entities = (SELECT count(*) FROM metrics_rollup.live_stats) AS entities_o
        max_entities = current_setting('metrics_rollup.max_live_entities')::int AS max_ok,
        evictions, slow_calls_logged, shared_memory_bytes > 0 AS has_memory
   FROM metrics_rollup.live_info();
+
+-- leave the shared database empty for the tests after this one (the worker
+-- flushes the recorded events into raw_metrics, which marks hours dirty)
+SELECT metrics_rollup.flush() >= 0 AS flushed;
+TRUNCATE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;
