@@ -27,6 +27,15 @@ SELECT s.name::text AS name,
 
 COMMENT ON VIEW metrics_rollup.config IS
   'Every metrics_rollup.* setting: value, default, unit, range, whether it needs a restart, description.';
+COMMENT ON COLUMN metrics_rollup.config.name IS 'Setting name, metrics_rollup.*.';
+COMMENT ON COLUMN metrics_rollup.config.value IS 'Current value in this session, in the setting''s unit.';
+COMMENT ON COLUMN metrics_rollup.config.default_value IS 'Built-in default, in the setting''s unit.';
+COMMENT ON COLUMN metrics_rollup.config.unit IS 'Unit of value, default_value, min_val and max_val (kB, ms, s, min, h, ...); NULL when unitless.';
+COMMENT ON COLUMN metrics_rollup.config.min_val IS 'Smallest accepted value (numeric settings).';
+COMMENT ON COLUMN metrics_rollup.config.max_val IS 'Largest accepted value (numeric settings).';
+COMMENT ON COLUMN metrics_rollup.config.allowed_values IS 'Accepted values of an enum setting, comma-separated.';
+COMMENT ON COLUMN metrics_rollup.config.requires_restart IS 'True when a change takes effect only after a server restart.';
+COMMENT ON COLUMN metrics_rollup.config.description IS 'What the setting does.';
 
 -------------------------------------------------------------------------------
 -- Percentile sketch (src/sketch.c)
@@ -328,6 +337,19 @@ CREATE TYPE metrics_rollup.rollup_stats AS (
 );
 COMMENT ON TYPE metrics_rollup.rollup_stats IS
   'Summary of a set of events: counts, min, max, exact sum (1 ns resolution), percentiles (exact percentile_cont for one set, from the sketch after a merge), latest non-NULL name and when it was seen, latest event time, whether the percentiles are exact, sketch (relative accuracy metrics_rollup.sketch_relative_accuracy).';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.total_count IS 'Events in the set.';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.success_count IS 'Successful events in the set.';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.min_value IS 'Smallest response time (s), exact.';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.max_value IS 'Largest response time (s), exact.';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.sum_value IS 'Exact sum of the response times (s), each rounded to 1 ns.';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.p50 IS 'Median response time (s).';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.p95 IS '95th percentile response time (s).';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.p99 IS '99th percentile response time (s).';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.entity_name IS 'Latest non-NULL entity name in the set.';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.name_at IS 'recorded_at of the event that carried entity_name.';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.last_at IS 'recorded_at of the latest event in the set.';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.percentiles_exact IS 'True when p50/p95/p99 are exact (percentile_cont over one set), false when they come from a merged sketch.';
+COMMENT ON COLUMN metrics_rollup.rollup_stats.sketch IS 'Quantile sketch of the set''s response times.';
 
 CREATE FUNCTION metrics_rollup.rollup_agg_trans(internal, double precision, boolean, timestamptz, text)
 RETURNS internal AS 'MODULE_PATHNAME', 'rollup_agg_trans' LANGUAGE C PARALLEL SAFE;
@@ -610,6 +632,56 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION metrics_rollup.live_info() IS
   'The live table: entities tracked, capacity (max_live_entities), evictions and slow-call LOG lines written and suppressed since server start, and its shared memory size.';
+
+-------------------------------------------------------------------------------
+-- pg_dump / pg_restore: which tables carry data, and a restore-safe dirty list
+-------------------------------------------------------------------------------
+
+-- (dump section)
+
+-- pg_dump skips the contents of an extension's tables unless they are marked
+-- as configuration tables.  Every table whose rows are user data is listed
+-- here, and only here; a branch that adds such a table adds it to this list.
+--   raw_metrics     the events not yet deleted by cleanup
+--   hourly_metrics  the rollups, sketches and archived summaries included
+--   rollup_dirty    the groups still to roll up (force flags included)
+-- (One call per statement: each call rewrites the pg_extension row.)
+SELECT pg_catalog.pg_extension_config_dump('metrics_rollup.raw_metrics', '');
+SELECT pg_catalog.pg_extension_config_dump('metrics_rollup.hourly_metrics', '');
+SELECT pg_catalog.pg_extension_config_dump('metrics_rollup.rollup_dirty', '');
+
+-- A restore loads raw_metrics with COPY, which fires rollup_mark_inserted:
+-- every restored group gets a (force = false) mark, whatever order the tables
+-- come in.  pg_dump writes table data by name, so rollup_dirty comes after
+-- raw_metrics, and its COPY would then fail on the primary key ("duplicate
+-- key"), losing every dumped mark and its force flag.  This trigger merges a
+-- top-level row into an existing mark (force = old OR new) instead.  Marks
+-- written from inside a trigger (pg_trigger_depth() > 0: the insert and
+-- delete triggers of raw_metrics, the hot path) never reach it, so their ON
+-- CONFLICT locking protocol (see the rollup section) is untouched.  Extra
+-- force = false marks only make the next rollup re-read groups whose counts
+-- already match; it rewrites none of them.
+CREATE FUNCTION metrics_rollup.dump_merge_mark() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE metrics_rollup.rollup_dirty d
+       SET force = d.force OR NEW.force
+     WHERE d.kind = NEW.kind AND d.entity_id = NEW.entity_id AND d.hour_start = NEW.hour_start;
+    IF FOUND THEN
+        RETURN NULL;    -- merged into the existing mark
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.dump_merge_mark() IS
+  'Row trigger on rollup_dirty for top-level inserts (COPY of a restore): a mark that already exists absorbs the new one (force = old OR new) instead of failing on the primary key.';
+
+CREATE TRIGGER dump_merge_mark
+    BEFORE INSERT ON metrics_rollup.rollup_dirty
+    FOR EACH ROW WHEN (pg_catalog.pg_trigger_depth() = 0)
+    EXECUTE FUNCTION metrics_rollup.dump_merge_mark();
+COMMENT ON TRIGGER dump_merge_mark ON metrics_rollup.rollup_dirty IS
+  'Lets a restore load rollup_dirty after raw_metrics: existing marks absorb restored ones.';
 
 -- Privileges (who may do what)
 -------------------------------------------------------------------------------
