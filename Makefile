@@ -17,7 +17,10 @@ OBJS = \
 	src/rollup_agg.o \
 	src/job.o \
 	src/cleanup.o \
-	src/live.o
+	src/live.o \
+	src/jobstate.o \
+	src/history.o \
+	src/flush.o
 
 DATA = src/metrics_rollup--1.0.sql
 PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"
