@@ -225,9 +225,12 @@ jobstate_step(JobControl *jc, TimestampTz now, bool woken, int interval_ms)
 			return jobstate_start_run(jc, now, interval_ms);
 
 		case CIRCUIT_HALF_OPEN:
-			/* only while a try runs; a finished try always leaves it */
-			Assert(false);
-			break;
+			/*
+			 * Only while a try runs: jobstate_finish always leaves it.  Were
+			 * it ever seen here, that try did not finish: make it again.
+			 */
+			jc->attempt++;
+			return JOB_STEP_RUN;
 	}
 	return JOB_STEP_WAIT;
 }
