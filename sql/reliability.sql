@@ -51,7 +51,7 @@ SELECT record_batch('reliability_test',
                     ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
                     ARRAY[true, true, false, true, true, true, true, true],
                     ARRAY[NULL, NULL, 'boom', NULL, NULL, NULL, NULL, NULL]);
-SELECT flush();
+SELECT flush() BETWEEN 0 AND 8 AS flushed;  -- the worker may have been faster
 SELECT string_agg(entity_id, ',' ORDER BY entity_id) AS landed, sum(response_time) AS landed_sum
   FROM raw_metrics WHERE kind = 'reliability_test';
 SELECT kind, entity_id, response_time, success, reject_sqlstate, reject_message
@@ -73,7 +73,7 @@ CREATE TRIGGER refuse BEFORE INSERT ON raw_metrics
     FOR EACH ROW EXECUTE FUNCTION reliability_refuse();
 SELECT record_batch('reliability_trg', ARRAY['ok1', 'bad1', 'ok2', 'bad2', 'ok3'],
                     ARRAY[1, 2, 3, 4, 5]::float8[], ARRAY[true, true, true, true, true]);
-SELECT flush();
+SELECT flush() BETWEEN 0 AND 8 AS flushed;  -- the worker may have been faster
 SELECT string_agg(entity_id, ',' ORDER BY entity_id) AS landed
   FROM raw_metrics WHERE kind = 'reliability_trg';
 SELECT entity_id, reject_sqlstate, reject_message
