@@ -18,7 +18,10 @@ OBJS = \
 	src/job.o \
 	src/cleanup.o \
 	src/live.o \
-	src/security.o
+	src/security.o \
+	src/jobstate.o \
+	src/history.o \
+	src/flush.o
 
 DATA = src/metrics_rollup--1.0.sql
 PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"

@@ -489,6 +489,12 @@ buffer_wake_worker(void)
  * which has no argument) walks the records, and buffer_drain_committed
  * moves the tails to where the walk stopped.  A failed transaction simply
  * never calls buffer_drain_committed: the records stay.
+ *
+ * Events of the snapshot are numbered 0.. in walk order (ring 0 first).
+ * buffer_drain_range restarts the walk to emit only a sub-range (the
+ * flush job bisects a batch with a poison event that way) and
+ * buffer_drain_event decodes one event (for the dead-letter table).
+ * Skipped events count as walked: the tails move past them at commit.
  * ----------------------------------------------------------------
  */
 
@@ -506,8 +512,9 @@ typedef struct DrainState
 	uint64		end[BUFFER_PARTITIONS];	/* head at begin */
 	uint64		events[BUFFER_PARTITIONS];	/* emitted per ring */
 	int			part;			/* ring being walked */
-	uint64		max_events;
-	uint64		emitted;
+	uint64		walked;			/* events before cur, all rings */
+	uint64		max_events;		/* events the current range emits */
+	uint64		emitted;		/* events emitted in the current range */
 	DrainPhase	phase;
 	char	   *stage;			/* encoded bytes not yet handed to COPY */
 	int			stage_len;
@@ -539,6 +546,7 @@ buffer_drain_begin(uint64 max_events)
 		drain.events[i] = 0;
 	}
 	drain.part = 0;
+	drain.walked = 0;
 	drain.max_events = max_events;
 	drain.emitted = 0;
 	drain.phase = DRAIN_HEADER;
@@ -613,17 +621,15 @@ drain_encode(const BufferRecord *rec, char *out)
 	return (int) (p - out);
 }
 
-/* Stage the next tuple, or the trailer when the snapshot is exhausted. */
-static void
-drain_stage_next(void)
+/* The next record of the walk (advancing past it), or NULL at its end. */
+static const BufferRecord *
+drain_next_record(void)
 {
 	uint64		cap = shared->capacity;
 
-	drain.stage_off = 0;
-	while (drain.part < BUFFER_PARTITIONS && drain.emitted < drain.max_events)
+	while (drain.part < BUFFER_PARTITIONS)
 	{
 		int			i = drain.part;
-		char	   *ring = buffer_data(i);
 		const BufferRecord *rec;
 
 		if (drain.cur[i] >= drain.end[i])
@@ -631,15 +637,32 @@ drain_stage_next(void)
 			drain.part++;
 			continue;
 		}
-		rec = (const BufferRecord *) (ring + drain.cur[i] % cap);
+		rec = (const BufferRecord *) (buffer_data(i) + drain.cur[i] % cap);
 		if (rec->total_len == BUFFER_WRAP)
 		{
 			drain.cur[i] += cap - drain.cur[i] % cap;
 			continue;
 		}
-		drain.stage_len = drain_encode(rec, drain.stage);
 		drain.cur[i] += rec->total_len;
 		drain.events[i]++;
+		drain.walked++;
+		return rec;
+	}
+	return NULL;
+}
+
+/* Stage the next tuple, or the trailer when the range is exhausted. */
+static void
+drain_stage_next(void)
+{
+	const BufferRecord *rec = NULL;
+
+	drain.stage_off = 0;
+	if (drain.emitted < drain.max_events)
+		rec = drain_next_record();
+	if (rec != NULL)
+	{
+		drain.stage_len = drain_encode(rec, drain.stage);
 		drain.emitted++;
 		return;
 	}
@@ -647,6 +670,59 @@ drain_stage_next(void)
 	put_int16(drain.stage, -1);
 	drain.stage_len = 2;
 	drain.phase = DRAIN_EOF;
+}
+
+/*
+ * Restart the walk of the snapshot taken by buffer_drain_begin so that
+ * the COPY stream holds events [first, first + count) only.
+ */
+void
+buffer_drain_range(uint64 first, uint64 count)
+{
+	for (int i = 0; i < BUFFER_PARTITIONS; i++)
+	{
+		drain.cur[i] = drain.start[i];
+		drain.events[i] = 0;
+	}
+	drain.part = 0;
+	drain.walked = 0;
+	while (drain.walked < first && drain_next_record() != NULL)
+		;
+	drain.max_events = count;
+	drain.emitted = 0;
+	drain.phase = DRAIN_HEADER;
+	drain.stage_len = drain.stage_off = 0;
+}
+
+/*
+ * Event number index of the snapshot, pointing into the ring (valid until
+ * the tails move).  Moves the walk: call buffer_drain_range afterwards.
+ * Returns false when the snapshot has fewer events.
+ */
+bool
+buffer_drain_event(uint64 index, BufferEvent *ev)
+{
+	const BufferRecord *rec;
+	const char *text;
+
+	buffer_drain_range(index, 0);
+	rec = drain_next_record();
+	if (rec == NULL)
+		return false;
+	text = (const char *) (rec + 1);
+	ev->kind = text;
+	ev->kind_len = rec->kind_len;
+	ev->entity_id = ev->kind + rec->kind_len;
+	ev->entity_id_len = rec->entity_id_len;
+	ev->entity_name = rec->entity_name_len >= 0 ? ev->entity_id + rec->entity_id_len : NULL;
+	ev->entity_name_len = Max(rec->entity_name_len, 0);
+	ev->error_message = rec->error_len >= 0 ?
+		ev->entity_id + rec->entity_id_len + ev->entity_name_len : NULL;
+	ev->error_len = Max(rec->error_len, 0);
+	ev->recorded_at = rec->recorded_at;
+	ev->response_time = rec->response_time;
+	ev->success = rec->success;
+	return true;
 }
 
 /*
@@ -688,11 +764,12 @@ buffer_drain_read(void *outbuf, int minread, int maxread)
 }
 
 /*
- * The drain's transaction committed: move the tails past what was
- * emitted, count it and wake waiters.  Returns the events committed.
+ * The drain's transaction committed: move the tails past what was walked,
+ * count it (rejected of them went to the dead-letter table, not to
+ * raw_metrics) and wake waiters.  Returns the events taken out.
  */
 uint64
-buffer_drain_committed(TimestampTz started)
+buffer_drain_committed(TimestampTz started, uint64 rejected)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -709,9 +786,10 @@ buffer_drain_committed(TimestampTz started)
 		LWLockRelease(part->lock);
 	}
 
-	if (drain.emitted > 0)
+	if (drain.walked > 0)
 	{
-		pg_atomic_fetch_add_u64(&shared->events_flushed, drain.emitted);
+		Assert(rejected <= drain.walked);
+		pg_atomic_fetch_add_u64(&shared->events_flushed, drain.walked - rejected);
 		pg_atomic_fetch_add_u64(&shared->flush_count, 1);
 		pg_atomic_write_u64(&shared->last_flush_at, (uint64) now);
 		pg_atomic_write_u64(&shared->last_flush_duration_us,
@@ -722,7 +800,7 @@ buffer_drain_committed(TimestampTz started)
 	SpinLockRelease(&shared->mutex);
 
 	ConditionVariableBroadcast(&shared->drained_cv);
-	return drain.emitted;
+	return drain.walked;
 }
 
 /* A flush failed: keep the events, count and show the error. */

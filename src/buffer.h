@@ -87,7 +87,9 @@ extern int	buffer_worker_pid(void);
 extern void buffer_wake_worker(void);
 extern uint64 buffer_drain_begin(uint64 max_events);
 extern int	buffer_drain_read(void *outbuf, int minread, int maxread);
-extern uint64 buffer_drain_committed(TimestampTz started);
+extern void buffer_drain_range(uint64 first, uint64 count);
+extern bool buffer_drain_event(uint64 index, BufferEvent *ev);
+extern uint64 buffer_drain_committed(TimestampTz started, uint64 rejected);
 extern void buffer_report_flush_error(const char *message);
 extern uint64 buffer_pending_events(void);
 

@@ -633,6 +633,223 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION metrics_rollup.live_info() IS
   'The live table: entities tracked, capacity (max_live_entities), evictions and slow-call LOG lines written and suppressed since server start, and its shared memory size.';
 
+-- Reliability: job history, dead letters, job state in stats
+-- (src/jobstate.c, src/history.c, src/flush.c)
+-------------------------------------------------------------------------------
+
+-- (reliability section)
+
+CREATE TABLE metrics_rollup.job_runs (
+    id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job            text        NOT NULL CHECK (job IN ('flush', 'rollup', 'cleanup')),
+    started_at     timestamptz NOT NULL,
+    finished_at    timestamptz NOT NULL,
+    status         text        NOT NULL CHECK (status IN ('ok', 'failed', 'gave_up', 'skipped')),
+    attempt        integer     NOT NULL,
+    rows           bigint      NOT NULL,
+    error_sqlstate text,
+    error_message  text
+);
+CREATE INDEX job_runs_job_id_idx ON metrics_rollup.job_runs (job, id);
+COMMENT ON TABLE metrics_rollup.job_runs IS
+  'One row per try of a worker job (idle flushes are not recorded), written by the worker in its own transaction; the newest 1000 rows of each job are kept. Read it through the job_history view.';
+COMMENT ON COLUMN metrics_rollup.job_runs.id IS 'Order of writing.';
+COMMENT ON COLUMN metrics_rollup.job_runs.job IS 'flush, rollup or cleanup.';
+COMMENT ON COLUMN metrics_rollup.job_runs.started_at IS 'When the try started.';
+COMMENT ON COLUMN metrics_rollup.job_runs.finished_at IS 'When the try ended.';
+COMMENT ON COLUMN metrics_rollup.job_runs.status IS 'ok; failed (retried after a backoff); gave_up (failed and max_retries exhausted: the run waits for the next scheduled time); skipped (the circuit was open at the scheduled time).';
+COMMENT ON COLUMN metrics_rollup.job_runs.attempt IS 'Try number within the run: 1 is the scheduled try, 2 the first retry, ...';
+COMMENT ON COLUMN metrics_rollup.job_runs.rows IS 'Events flushed, hourly rows written, or rows deleted by the try (committed work only).';
+COMMENT ON COLUMN metrics_rollup.job_runs.error_sqlstate IS 'SQLSTATE of the failure; NULL on success.';
+COMMENT ON COLUMN metrics_rollup.job_runs.error_message IS 'Error message of the failure; NULL on success.';
+
+CREATE VIEW metrics_rollup.job_history AS
+SELECT r.job, r.started_at, r.finished_at, r.finished_at - r.started_at AS duration,
+       r.status, r.attempt, r.rows, r.error_sqlstate, r.error_message
+  FROM metrics_rollup.job_runs r
+ ORDER BY r.id DESC;
+COMMENT ON VIEW metrics_rollup.job_history IS
+  'The last runs of the flush, rollup and cleanup jobs, newest first (bounded: 1000 per job), with status and error.';
+COMMENT ON COLUMN metrics_rollup.job_history.job IS 'flush, rollup or cleanup.';
+COMMENT ON COLUMN metrics_rollup.job_history.started_at IS 'When the try started.';
+COMMENT ON COLUMN metrics_rollup.job_history.finished_at IS 'When the try ended.';
+COMMENT ON COLUMN metrics_rollup.job_history.duration IS 'finished_at - started_at.';
+COMMENT ON COLUMN metrics_rollup.job_history.status IS 'ok, failed, gave_up or skipped (see job_runs.status).';
+COMMENT ON COLUMN metrics_rollup.job_history.attempt IS 'Try number within the run: 1 is the scheduled try, 2 the first retry, ...';
+COMMENT ON COLUMN metrics_rollup.job_history.rows IS 'Events flushed, hourly rows written, or rows deleted.';
+COMMENT ON COLUMN metrics_rollup.job_history.error_sqlstate IS 'SQLSTATE of the failure; NULL on success.';
+COMMENT ON COLUMN metrics_rollup.job_history.error_message IS 'Error message of the failure; NULL on success.';
+
+-- No constraints: a dead letter must never be refused.
+CREATE TABLE metrics_rollup.rejected_events (
+    kind            text,
+    entity_id       text,
+    entity_name     text,
+    recorded_at     timestamptz,
+    response_time   double precision,
+    success         boolean,
+    error_message   text,
+    reject_sqlstate text,
+    reject_message  text,
+    rejected_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE metrics_rollup.rejected_events IS
+  'Dead letters: buffered events that raw_metrics refused with a data error (a CHECK constraint or trigger added by a user), isolated by the flush job so the other events of their batch landed. Re-insert them into raw_metrics once fixed.';
+COMMENT ON COLUMN metrics_rollup.rejected_events.kind IS 'The event''s kind.';
+COMMENT ON COLUMN metrics_rollup.rejected_events.entity_id IS 'The event''s entity_id.';
+COMMENT ON COLUMN metrics_rollup.rejected_events.entity_name IS 'The event''s entity_name.';
+COMMENT ON COLUMN metrics_rollup.rejected_events.recorded_at IS 'The event''s recorded_at.';
+COMMENT ON COLUMN metrics_rollup.rejected_events.response_time IS 'The event''s response_time (s).';
+COMMENT ON COLUMN metrics_rollup.rejected_events.success IS 'The event''s success.';
+COMMENT ON COLUMN metrics_rollup.rejected_events.error_message IS 'The event''s own error_message (of the measured call).';
+COMMENT ON COLUMN metrics_rollup.rejected_events.reject_sqlstate IS 'SQLSTATE with which raw_metrics refused the event (class 22, 23 or P0001).';
+COMMENT ON COLUMN metrics_rollup.rejected_events.reject_message IS 'Error message with which raw_metrics refused the event.';
+COMMENT ON COLUMN metrics_rollup.rejected_events.rejected_at IS 'When the flush dead-lettered the event (its transaction start).';
+
+CREATE FUNCTION metrics_rollup.job_stats(
+    OUT flush_circuit text,
+    OUT flush_consecutive_failures integer,
+    OUT flush_next_try_at timestamptz,
+    OUT flush_next_run_at timestamptz,
+    OUT flush_last_start timestamptz,
+    OUT flush_last_duration interval,
+    OUT flush_last_rows bigint,
+    OUT flush_last_status text,
+    OUT flush_last_error text,
+    OUT flush_runs bigint,
+    OUT flush_failures bigint,
+    OUT rollup_circuit text,
+    OUT rollup_consecutive_failures integer,
+    OUT rollup_next_try_at timestamptz,
+    OUT rollup_next_run_at timestamptz,
+    OUT rollup_last_start timestamptz,
+    OUT rollup_last_duration interval,
+    OUT rollup_last_rows bigint,
+    OUT rollup_last_status text,
+    OUT rollup_last_error text,
+    OUT rollup_runs bigint,
+    OUT rollup_failures bigint,
+    OUT cleanup_circuit text,
+    OUT cleanup_consecutive_failures integer,
+    OUT cleanup_next_try_at timestamptz,
+    OUT cleanup_next_run_at timestamptz,
+    OUT cleanup_last_start timestamptz,
+    OUT cleanup_last_duration interval,
+    OUT cleanup_last_rows bigint,
+    OUT cleanup_last_status text,
+    OUT cleanup_last_error text,
+    OUT cleanup_runs bigint,
+    OUT cleanup_failures bigint,
+    OUT events_dead_lettered bigint,
+    OUT worker_starts bigint,
+    OUT worker_last_exit text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'jobstate_stats'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION metrics_rollup.job_stats() IS
+  'State of the worker jobs from shared memory: per job circuit, consecutive failures, next try and run, last try (start, duration, rows, status, error), tries and failures; dead-lettered events; worker starts and last exit. The stats view shows them.';
+
+-- The stats view of the ingest section, with the job columns appended.
+CREATE OR REPLACE VIEW metrics_rollup.stats AS
+SELECT i.buffer_capacity_bytes,
+       i.buffer_used_bytes,
+       i.events_buffered,
+       i.events_pending,
+       i.events_flushed,
+       i.events_direct,
+       i.events_dropped,
+       i.events_overflowed,
+       i.events_rejected,
+       i.flush_count,
+       i.flush_failures,
+       i.last_flush_at,
+       i.last_flush_duration,
+       i.last_flush_error,
+       i.worker_pid,
+       CASE WHEN 'open' IN (j.flush_circuit, j.rollup_circuit, j.cleanup_circuit) THEN 'open'
+            WHEN 'half_open' IN (j.flush_circuit, j.rollup_circuit, j.cleanup_circuit) THEN 'half_open'
+            ELSE 'closed' END AS circuit_state,
+       greatest(j.flush_consecutive_failures, j.rollup_consecutive_failures, j.cleanup_consecutive_failures) AS consecutive_failures,
+       least(j.flush_next_try_at, j.rollup_next_try_at, j.cleanup_next_try_at) AS next_retry_at,
+       j.flush_circuit,
+       j.flush_consecutive_failures,
+       j.flush_next_try_at AS flush_next_retry_at,
+       j.flush_last_status,
+       j.flush_runs,
+       j.flush_failures AS flush_failed_runs,
+       j.rollup_circuit,
+       j.rollup_consecutive_failures,
+       j.rollup_next_try_at AS rollup_next_retry_at,
+       j.rollup_next_run_at,
+       j.rollup_last_start,
+       j.rollup_last_duration,
+       j.rollup_last_rows,
+       j.rollup_last_status,
+       j.rollup_last_error,
+       j.rollup_runs,
+       j.rollup_failures AS rollup_failed_runs,
+       j.cleanup_circuit,
+       j.cleanup_consecutive_failures,
+       j.cleanup_next_try_at AS cleanup_next_retry_at,
+       j.cleanup_next_run_at,
+       j.cleanup_last_start,
+       j.cleanup_last_duration,
+       j.cleanup_last_rows,
+       j.cleanup_last_status,
+       j.cleanup_last_error,
+       j.cleanup_runs,
+       j.cleanup_failures AS cleanup_failed_runs,
+       j.events_dead_lettered,
+       (SELECT count(DISTINCT d.hour_start) FROM metrics_rollup.rollup_dirty d) AS backfill_hours_pending,
+       j.worker_starts,
+       j.worker_last_exit,
+       l.entities AS live_entities,
+       l.evictions AS live_evictions
+  FROM metrics_rollup.ingest_stats() i,
+       metrics_rollup.job_stats() j,
+       metrics_rollup.live_info() l;
+
+COMMENT ON VIEW metrics_rollup.stats IS
+  'One row: ingest buffer capacity and use, event counters, last flush, circuit, retry and last-run state of the flush, rollup and cleanup jobs, dead letters, backfill pending, worker pid, starts and last exit (counters since server start).';
+COMMENT ON COLUMN metrics_rollup.stats.circuit_state IS 'Worst circuit of the three jobs: open if any is open, else half_open if any is trying, else closed.';
+COMMENT ON COLUMN metrics_rollup.stats.consecutive_failures IS 'Largest number of consecutive failed tries among the jobs (0 when every job last succeeded).';
+COMMENT ON COLUMN metrics_rollup.stats.next_retry_at IS 'Earliest time a failed or circuit-broken job is tried again; NULL when no job waits for a retry.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_circuit IS 'Circuit breaker of the flush job: closed, open (no try until flush_next_retry_at) or half_open (one try running).';
+COMMENT ON COLUMN metrics_rollup.stats.flush_consecutive_failures IS 'Failed flush tries since the last successful one.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_next_retry_at IS 'When the failed flush is tried again (backoff or circuit reset); NULL when none is pending.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_last_status IS 'Outcome of the last flush try: ok or failed (the flush job never gives up).';
+COMMENT ON COLUMN metrics_rollup.stats.flush_runs IS 'Flush tries since server start (idle ones included).';
+COMMENT ON COLUMN metrics_rollup.stats.flush_failed_runs IS 'Failed flush tries since server start.';
+COMMENT ON COLUMN metrics_rollup.stats.events_dead_lettered IS 'Buffered events raw_metrics refused with a data error, moved to rejected_events instead (since server start).';
+COMMENT ON COLUMN metrics_rollup.stats.backfill_hours_pending IS 'Distinct UTC hours with groups waiting to be rolled up (rollup_dirty).';
+COMMENT ON COLUMN metrics_rollup.stats.worker_starts IS 'Times the background worker started since server start; more than 1 means it restarted.';
+COMMENT ON COLUMN metrics_rollup.stats.worker_last_exit IS 'Why the previous worker process ended (exit code, shutdown, or died without cleanup); NULL if none ended yet.';
+COMMENT ON COLUMN metrics_rollup.stats.live_entities IS 'Entities tracked by live_stats in shared memory.';
+COMMENT ON COLUMN metrics_rollup.stats.live_evictions IS 'Entities evicted from live_stats (least recently seen) because max_live_entities were tracked.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_circuit IS 'Circuit breaker of the rollup job: closed, open or half_open.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_consecutive_failures IS 'Failed rollup tries since the last successful one.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_next_retry_at IS 'When the failed rollup run is tried again (backoff or circuit reset); NULL when none is pending.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_next_run_at IS 'Next scheduled rollup run (a multiple of metrics_rollup.rollup_interval since the Unix epoch).';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_last_start IS 'When the last rollup try started.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_last_duration IS 'How long the last rollup try took.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_last_rows IS 'Hourly rows the last rollup try wrote.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_last_status IS 'Outcome of the last rollup try: ok, failed, gave_up or skipped.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_last_error IS 'Error of the last rollup try; NULL when it succeeded.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_runs IS 'Rollup tries since server start.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_failed_runs IS 'Failed rollup tries since server start.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_circuit IS 'Circuit breaker of the cleanup job: closed, open or half_open.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_consecutive_failures IS 'Failed cleanup tries since the last successful one.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_next_retry_at IS 'When the failed cleanup run is tried again (backoff or circuit reset); NULL when none is pending.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_next_run_at IS 'Next scheduled cleanup run (a multiple of metrics_rollup.cleanup_interval since the Unix epoch).';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_last_start IS 'When the last cleanup try started.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_last_duration IS 'How long the last cleanup try took.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_last_rows IS 'Rows the last cleanup try deleted (raw and hourly).';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_last_status IS 'Outcome of the last cleanup try: ok, failed, gave_up or skipped.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_last_error IS 'Error of the last cleanup try; NULL when it succeeded.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_runs IS 'Cleanup tries since server start.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_failed_runs IS 'Failed cleanup tries since server start.';
+
 -------------------------------------------------------------------------------
 -- pg_dump / pg_restore: which tables carry data, and a restore-safe dirty list
 -------------------------------------------------------------------------------
@@ -645,10 +862,12 @@ COMMENT ON FUNCTION metrics_rollup.live_info() IS
 --   raw_metrics     the events not yet deleted by cleanup
 --   hourly_metrics  the rollups, sketches and archived summaries included
 --   rollup_dirty    the groups still to roll up (force flags included)
+--   rejected_events the dead letters: events the raw table refused
 -- (One call per statement: each call rewrites the pg_extension row.)
 SELECT pg_catalog.pg_extension_config_dump('metrics_rollup.raw_metrics', '');
 SELECT pg_catalog.pg_extension_config_dump('metrics_rollup.hourly_metrics', '');
 SELECT pg_catalog.pg_extension_config_dump('metrics_rollup.rollup_dirty', '');
+SELECT pg_catalog.pg_extension_config_dump('metrics_rollup.rejected_events', '');
 
 -- A restore loads raw_metrics with COPY, which fires rollup_mark_inserted:
 -- every restored group gets a (force = false) mark, whatever order the tables
@@ -683,6 +902,7 @@ CREATE TRIGGER dump_merge_mark
 COMMENT ON TRIGGER dump_merge_mark ON metrics_rollup.rollup_dirty IS
   'Lets a restore load rollup_dirty after raw_metrics: existing marks absorb restored ones.';
 
+-------------------------------------------------------------------------------
 -- Privileges (who may do what)
 -------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@
 #include "buffer.h"
 #include "guc.h"
 #include "live.h"
+#include "jobstate.h"
 #include "metrics_rollup.h"
 #include "worker.h"
 
@@ -39,6 +40,7 @@ bool		mr_shmem_ready = false;
 static const ShmemPiece *const shmem_pieces[] = {
 	&buffer_shmem_piece,
 	&live_shmem_piece,
+	&jobstate_shmem_piece,
 	NULL
 };
 

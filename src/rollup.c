@@ -30,7 +30,7 @@
  * snapshot; a writer arriving after the DELETE inserts a fresh mark.
  *
  * One runner at a time: transaction-level advisory lock
- * pg_advisory_xact_lock(ROLLUP_LOCK_KEY); a second runner waits for it.  The
+ * job_runner_lock() (job.c), shared with cleanup; a second runner waits.  The
  * SQL function holds it for the caller's whole transaction (atomic, cannot
  * commit); the worker path commits, and so releases it, after every hour.
  *
@@ -65,14 +65,9 @@
 #include "utils/timestamp.h"
 
 #include "guc.h"
+#include "job.h"
 #include "rollup.h"
 #include "security.h"
-
-/*
- * Key of the runner lock, pg_advisory_xact_lock(bigint): the ASCII bytes of
- * "mrrollup", 7886770139196337520.
- */
-#define ROLLUP_LOCK_KEY INT64CONST(0x6D72726F6C6C7570)
 
 /* the worker path's running totals, kept across an error */
 static RollupTotals rollup_worker_totals;
@@ -203,14 +198,6 @@ static const char *const rollup_mark_since_sql =
 
 static const char *const rollup_dirty_hours_sql =
 "SELECT DISTINCT hour_start FROM metrics_rollup.rollup_dirty ORDER BY 1";
-
-/* Wait until no other rollup runs; released at the end of the transaction. */
-static void
-rollup_lock(void)
-{
-	DirectFunctionCall1(pg_advisory_xact_lock_int8,
-						Int64GetDatum(ROLLUP_LOCK_KEY));
-}
 
 /*
  * The mark protocol needs a new snapshot per statement (see the file
@@ -344,7 +331,7 @@ rollup_run_sql(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rollup_lock();
+	job_runner_lock();
 	if (!PG_ARGISNULL(0))
 		rollup_mark_since(PG_GETARG_TIMESTAMPTZ(0));
 	hours = rollup_dirty_hours(&count);
@@ -363,46 +350,6 @@ rollup_run_sql(PG_FUNCTION_ARGS)
 	values[3] = IntervalPGetDatum(duration);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
-}
-
-/* Is the extension installed in this database?  Inside a transaction. */
-static bool
-rollup_extension_ready(void)
-{
-	Oid			nsp = get_namespace_oid("metrics_rollup", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("rollup_dirty", nsp));
-}
-
-/*
- * Begin one unit of work of the worker, in the style of worker_spi; returns
- * with SPI connected inside a new transaction.
- */
-static void
-rollup_xact_begin(const char *activity)
-{
-	/* statement_timeout and now() count from here */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	/* SPI for the queries; it takes a new snapshot for each of them */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/* an active snapshot for the catalog lookups outside SPI */
-	PushActiveSnapshot(GetTransactionSnapshot());
-	/* what pg_stat_activity shows for this worker meanwhile */
-	pgstat_report_activity(STATE_RUNNING, activity);
-}
-
-/* End the unit of work begun by rollup_xact_begin: commit it. */
-static void
-rollup_xact_commit(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	/* makes the hour durable and releases the runner lock */
-	CommitTransactionCommand();
-	/* table statistics of this unit, for autovacuum */
-	pgstat_report_stat(false);
 }
 
 void
@@ -426,14 +373,14 @@ rollup_worker_run(void)
 												  ALLOCSET_SMALL_SIZES);
 	MemoryContextReset(rollup_worker_cxt);
 
-	rollup_xact_begin("metrics_rollup: listing dirty hours");
-	if (rollup_extension_ready())
+	job_xact_begin("metrics_rollup: listing dirty hours");
+	if (job_extension_ready())
 	{
 		old = MemoryContextSwitchTo(rollup_worker_cxt);
 		hours = rollup_dirty_hours(&count);
 		MemoryContextSwitchTo(old);
 	}
-	rollup_xact_commit();
+	job_xact_commit();
 
 	for (int i = 0; i < count; i++)
 	{
@@ -443,10 +390,10 @@ rollup_worker_run(void)
 		snprintf(activity, sizeof(activity),
 				 "metrics_rollup: rolling up hour %s (%d of %d)",
 				 timestamptz_to_str(hours[i]), i + 1, count);
-		rollup_xact_begin(activity);
-		rollup_lock();
+		job_xact_begin(activity);
+		job_runner_lock();
 		rollup_hour(hours[i], totals);
-		rollup_xact_commit();
+		job_xact_commit();
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 }

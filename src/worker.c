@@ -2,24 +2,27 @@
  *
  * worker.c
  *	  The background worker ("metrics_rollup worker"): runs the scheduled
- *	  jobs, the first of which moves buffered events into raw_metrics.
+ *	  jobs flush, rollup and cleanup.
  *
- * Owns: the worker's registration, its main loop, the job table and the
- * one place where a job's success or failure is reported
- * (worker_run_job), and the flush job (drain the ingest buffer through
- * the COPY machinery).
+ * Owns: the worker's registration, its main loop, the job table
+ * worker_jobs[] and the one place where a job's try is run, its outcome
+ * fed to the job's state machine (jobstate.c), shown (stats view) and
+ * queued for the job history (history.c): worker_run_job.
  *
- * Must never: touch the rings directly (buffer.c does), move a tail
- * before the transaction that wrote its events committed, or die on a
- * failed job: a job's error is caught, recorded, and retried later.
+ * Must never: touch the rings directly (buffer.c does), decide retry,
+ * backoff or circuit transitions (jobstate.c does), or die on a failed
+ * job: a job's error is caught, recorded, and retried.
  *
  * Shape (worker_spi / autoprewarm): connect to metrics_rollup.database,
  * publish pid and latch in shared memory (buffer_attach_worker), wait
  * without crash-looping until CREATE EXTENSION metrics_rollup has run
  * there, then loop: WaitLatch until the earliest job is due or someone
  * sets the latch (flush() or a ring crossing flush_threshold), run the
- * due jobs, each outside any transaction (it starts and commits its own).
- * Nothing runs while RecoveryInProgress().
+ * due jobs in table order (flush, rollup, cleanup: cleanup after rollup
+ * when both are due), each outside any transaction (it starts and commits
+ * its own), then write the queued job history.  Nothing runs while
+ * RecoveryInProgress(): on a hot standby the worker idles, polling at
+ * least once a second, and starts working when the server is promoted.
  *
  * SIGTERM (SignalHandlerForShutdownRequest) ends the loop; a final flush
  * then drains the buffer for at most WORKER_FINAL_FLUSH_MS, even when
@@ -29,89 +32,101 @@
  * from pg_terminate_backend() the worker comes back after
  * bgw_restart_time, because without it the buffer would fill up for good.
  *
- * Adding a job (rollup, cleanup): one line in worker_jobs[] with a run
- * function that starts and commits its own transaction(s) and ereports
- * on failure, and a report function that records the outcome.
+ * Adding a job: a JobKind (jobstate.h) and one line in worker_jobs[] with
+ * a run function that starts and commits its own transaction(s) and
+ * ereports on failure, and a rows function saying what the last run did.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "catalog/namespace.h"
-#include "commands/copy.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
-#include "nodes/value.h"
-#include "parser/parse_node.h"
-#include "parser/parse_relation.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "buffer.h"
+#include "cleanup.h"
+#include "flush.h"
 #include "guc.h"
 #include "security.h"
+
+#include "history.h"
+#include "jobstate.h"
+#include "rollup.h"
 #include "worker.h"
 
-/* Events per flush transaction: bounds a transaction's size and time. */
-#define WORKER_BATCH_EVENTS 100000
-/* Flush transactions per run, so that signals and other jobs get a turn. */
-#define WORKER_BATCHES_PER_RUN 50
 /* How long the final flush at shutdown may take. */
 #define WORKER_FINAL_FLUSH_MS 10000
 /* How often we look for CREATE EXTENSION while it has not run. */
 #define WORKER_EXTENSION_POLL_MS 1000
+/* Longest sleep: how often recovery end and settings are looked at. */
+#define WORKER_MAX_SLEEP_MS 1000
 
 /*
  * A scheduled job.  run() is called outside any transaction, starts and
- * commits its own, and ereports on failure; report() records the outcome
- * (error is NULL on success).
+ * commits its own, and ereports on failure; rows() says what the last
+ * run did (also after an error); report() is told the outcome (error is
+ * NULL on success).
  */
 typedef struct WorkerJob
 {
-	const char *name;
+	JobKind		kind;
 	bool		(*enabled) (void);
 	int			(*interval_ms) (void);
-	bool		run_on_wake;	/* also run whenever the latch was set */
 	void		(*run) (void);
-	void		(*report) (const char *error);
-	TimestampTz next_run;		/* 0: as soon as possible */
-	bool		failed;			/* last run failed: wait for next_run */
+	int64		(*rows) (void);
+	void		(*report) (const char *error);	/* may be NULL */
+	JobControl	control;		/* the job's state machine (jobstate.c) */
 } WorkerJob;
 
 static bool worker_flush_enabled(void);
 static int	worker_flush_interval(void);
-static void worker_flush_run(void);
-static void worker_flush_report(const char *error);
+static bool worker_rollup_enabled(void);
+static int	worker_rollup_interval(void);
+static void worker_rollup_run(void);
+static int64 worker_rollup_rows(void);
+static bool worker_cleanup_enabled(void);
+static int	worker_cleanup_interval(void);
+static void worker_cleanup_run(void);
+static int64 worker_cleanup_rows(void);
 
+/* In run order when several are due: cleanup after rollup. */
 static WorkerJob worker_jobs[] = {
-	{"flush", worker_flush_enabled, worker_flush_interval, true,
-	worker_flush_run, worker_flush_report, 0, false},
+	{JOB_FLUSH, worker_flush_enabled, worker_flush_interval,
+	flush_run, flush_last_rows, flush_report},
+	{JOB_ROLLUP, worker_rollup_enabled, worker_rollup_interval,
+	worker_rollup_run, worker_rollup_rows, NULL},
+	{JOB_CLEANUP, worker_cleanup_enabled, worker_cleanup_interval,
+	worker_cleanup_run, worker_cleanup_rows, NULL},
 };
 
 #define WORKER_NJOBS ((int) lengthof(worker_jobs))
+StaticAssertDecl(lengthof(worker_jobs) == JOB_COUNT, "one WorkerJob per JobKind");
 
 /* Reset at every loop iteration; holds the copy of a job's error. */
 static MemoryContext worker_cxt = NULL;
+
+/* What the last cleanup run deleted (raw, hourly). */
+static CleanupResult worker_cleanup_raw;
+static CleanupResult worker_cleanup_hourly;
 
 static void worker_on_exit(int code, Datum arg);
 static void worker_reload_config(void);
 static bool worker_extension_ready(void);
 static bool worker_wait_for_extension(void);
+static void worker_run_due_jobs(bool woken);
 static bool worker_run_job(WorkerJob *job);
 static long worker_next_timeout(void);
 static void worker_final_flush(void);
@@ -148,6 +163,8 @@ worker_main(Datum main_arg)
 	security_pin_worker_search_path();
 	pgstat_report_appname("metrics_rollup worker");
 
+	/* counts this start; a previous worker that died uncleanly shows */
+	jobstate_worker_started();
 	/* flush() and producers find us through shared memory */
 	buffer_attach_worker(MyProcPid, MyLatch);
 	before_shmem_exit(worker_on_exit, (Datum) 0);
@@ -155,6 +172,11 @@ worker_main(Datum main_arg)
 	worker_cxt = AllocSetContextCreate(TopMemoryContext,
 									   "metrics_rollup worker",
 									   ALLOCSET_DEFAULT_SIZES);
+	/* every job's first run is due at once: catch up after downtime */
+	for (int i = 0; i < WORKER_NJOBS; i++)
+		jobstate_init(&worker_jobs[i].control, worker_jobs[i].kind,
+					  worker_jobs[i].kind != JOB_FLUSH,
+					  worker_jobs[i].kind == JOB_FLUSH);
 
 	if (worker_wait_for_extension())
 	{
@@ -163,22 +185,14 @@ worker_main(Datum main_arg)
 			int			rc;
 
 			MemoryContextReset(worker_cxt);
+			MemoryContextSwitchTo(worker_cxt);
 			worker_reload_config();
 
+			/* a standby writes nothing; promotion ends this by itself */
 			if (!RecoveryInProgress())
 			{
-				TimestampTz now = GetCurrentTimestamp();
-
-				for (int i = 0; i < WORKER_NJOBS; i++)
-				{
-					WorkerJob  *job = &worker_jobs[i];
-
-					if (!job->enabled() || ShutdownRequestPending)
-						continue;
-					if (now >= job->next_run ||
-						(woken && job->run_on_wake && !job->failed))
-						(void) worker_run_job(job);
-				}
+				worker_run_due_jobs(woken);
+				history_write();
 			}
 
 			rc = WaitLatch(MyLatch,
@@ -198,7 +212,14 @@ worker_main(Datum main_arg)
 static void
 worker_on_exit(int code, Datum arg)
 {
+	char		reason[64];
+
 	buffer_detach_worker();
+	if (ShutdownRequestPending)
+		snprintf(reason, sizeof(reason), "shutdown requested (exit code %d)", code);
+	else
+		snprintf(reason, sizeof(reason), "exit code %d", code);
+	jobstate_worker_exiting(reason);
 }
 
 static void
@@ -249,27 +270,92 @@ worker_wait_for_extension(void)
 	return false;
 }
 
+/* A scheduled run not made because the job's circuit is open. */
+static void
+worker_skip_job(WorkerJob *job, TimestampTz now)
+{
+	JobRunInfo	run = {now, 0, 0, JOB_OUTCOME_SKIPPED, NULL};
+
+	jobstate_publish(&job->control, &run);
+	history_add(job->kind, now, now, JOB_OUTCOME_SKIPPED, 0, 0, 0,
+				"circuit open at the scheduled time");
+}
+
+/* Run every job that is due, in table order. */
+static void
+worker_run_due_jobs(bool woken)
+{
+	for (int i = 0; i < WORKER_NJOBS; i++)
+	{
+		WorkerJob  *job = &worker_jobs[i];
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (!job->enabled() || ShutdownRequestPending)
+			continue;
+		switch (jobstate_step(&job->control, now, woken, job->interval_ms()))
+		{
+			case JOB_STEP_RUN:
+				(void) worker_run_job(job);
+				break;
+			case JOB_STEP_SKIP:
+				worker_skip_job(job, now);
+				break;
+			case JOB_STEP_WAIT:
+				break;
+		}
+	}
+}
+
+/* Log what a failed try means for the job. */
+static void
+worker_log_failure(const WorkerJob *job, JobOutcome outcome,
+				   CircuitState before, const char *message)
+{
+	const JobControl *jc = &job->control;
+	const char *name = jobstate_job_name(job->kind);
+
+	if (outcome == JOB_OUTCOME_GAVE_UP)
+		ereport(LOG,
+				(errmsg("metrics_rollup %s job gave up after %d failed tries: %s",
+						name, mr_max_retries + 1, message),
+				 errhint("It runs again at its next scheduled time.")));
+	else
+		ereport(LOG,
+				(errmsg("metrics_rollup %s job failed (try %d): %s",
+						name, jc->attempt, message),
+				 errhint("It is retried in %ld ms.",
+						 (long) TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+																jobstate_next_wakeup(jc)))));
+	if (jc->circuit == CIRCUIT_OPEN && before != CIRCUIT_OPEN)
+		ereport(LOG,
+				(errmsg("metrics_rollup %s job circuit opened after %d consecutive failures",
+						name, jc->consecutive_failures),
+				 errhint("One try is made after metrics_rollup.circuit_reset (%d ms).",
+						 mr_circuit_reset_ms)));
+}
+
 /*
- * Run one job and report its outcome: the one place where success and
- * failure of a job are seen.  A failure aborts the job's transaction,
- * keeps the worker alive and schedules the next try one interval later.
- * Returns true on success.
+ * Run one try of a job: the one place where its success or failure is
+ * seen.  A failure aborts the job's transaction and keeps the worker
+ * alive; the state machine decides when the next try comes.  Returns true
+ * on success.
  */
 static bool
 worker_run_job(WorkerJob *job)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
-	volatile bool ok = true;
+	CircuitState before = job->control.circuit;
+	JobRunInfo	run = {0};
+	ErrorData  *volatile edata = NULL;
+	int			attempt = job->control.attempt;
 
+	run.started = GetCurrentTimestamp();
 	PG_TRY();
 	{
 		job->run();
-		job->report(NULL);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		/* leave the error context before copying the error out of it */
 		MemoryContextSwitchTo(worker_cxt);
 		edata = CopyErrorData();
@@ -277,21 +363,31 @@ worker_run_job(WorkerJob *job)
 		/* releases locks, buffers and SPI of the failed transaction */
 		AbortCurrentTransaction();
 		pgstat_report_activity(STATE_IDLE, NULL);
-
-		ereport(LOG,
-				(errmsg("metrics_rollup %s job failed: %s", job->name, edata->message),
-				 errhint("It is retried after its interval.")));
-		job->report(edata->message);
-		FreeErrorData(edata);
-		ok = false;
 	}
 	PG_END_TRY();
-
 	MemoryContextSwitchTo(oldcxt);
-	job->failed = !ok;
-	job->next_run = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												job->interval_ms());
-	return ok;
+
+	run.duration_us = GetCurrentTimestamp() - run.started;
+	run.rows = job->rows();
+	run.error = edata ? edata->message : NULL;
+	run.outcome = jobstate_finish(&job->control, GetCurrentTimestamp(), edata == NULL);
+	jobstate_publish(&job->control, &run);
+	if (job->report)
+		job->report(run.error);
+
+	if (edata)
+		worker_log_failure(job, run.outcome, before, edata->message);
+	else if (before != CIRCUIT_CLOSED)
+		ereport(LOG,
+				(errmsg("metrics_rollup %s job succeeded again, circuit closed",
+						jobstate_job_name(job->kind))));
+
+	/* an idle flush is not worth a history row */
+	if (edata || job->kind != JOB_FLUSH || run.rows > 0)
+		history_add(job->kind, run.started, run.started + run.duration_us,
+					run.outcome, attempt, run.rows,
+					edata ? edata->sqlerrcode : 0, run.error);
+	return edata == NULL;
 }
 
 /* Milliseconds until the earliest enabled job is due (at most 1 s). */
@@ -299,30 +395,31 @@ static long
 worker_next_timeout(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	long		timeout = 1000;
+	long		timeout = WORKER_MAX_SLEEP_MS;
 
 	for (int i = 0; i < WORKER_NJOBS; i++)
 	{
 		WorkerJob  *job = &worker_jobs[i];
-		long		ms;
 
 		if (!job->enabled())
 			continue;
-		ms = TimestampDifferenceMilliseconds(now, job->next_run);
-		timeout = Min(timeout, ms);
+		jobstate_publish_schedule(&job->control);
+		timeout = Min(timeout,
+					  TimestampDifferenceMilliseconds(now,
+													  jobstate_next_wakeup(&job->control)));
 	}
 	return Max(timeout, 0);
 }
 
 /*
- * On SIGTERM: drain what is buffered, retrying failed flushes, for at
- * most WORKER_FINAL_FLUSH_MS.
+ * On SIGTERM: drain what is buffered, retrying failed flushes every
+ * 100 ms whatever the backoff, for at most WORKER_FINAL_FLUSH_MS.
  */
 static void
 worker_final_flush(void)
 {
 	TimestampTz deadline;
-	WorkerJob  *flush = &worker_jobs[0];
+	WorkerJob  *flush = &worker_jobs[JOB_FLUSH];
 
 	if (RecoveryInProgress())
 		return;
@@ -331,6 +428,9 @@ worker_final_flush(void)
 	while (buffer_pending_events() > 0 && GetCurrentTimestamp() < deadline)
 	{
 		MemoryContextReset(worker_cxt);
+		MemoryContextSwitchTo(worker_cxt);
+		if (flush->control.attempt == 0)
+			flush->control.attempt = 1;
 		if (!worker_run_job(flush))
 		{
 			(void) WaitLatch(MyLatch,
@@ -339,6 +439,7 @@ worker_final_flush(void)
 			ResetLatch(MyLatch);
 		}
 	}
+	history_write();
 	if (buffer_pending_events() > 0)
 		ereport(LOG,
 				(errmsg("metrics_rollup worker exits with " UINT64_FORMAT " events not flushed",
@@ -346,7 +447,7 @@ worker_final_flush(void)
 }
 
 /* ----------------------------------------------------------------
- * The flush job
+ * The jobs' entries (the work itself is in flush.c, rollup.c, cleanup.c)
  * ----------------------------------------------------------------
  */
 
@@ -362,121 +463,52 @@ worker_flush_interval(void)
 	return mr_flush_interval_ms;
 }
 
-/* raw_metrics' OID, or InvalidOid when the extension was dropped. */
-static Oid
-worker_raw_table(void)
+static bool
+worker_rollup_enabled(void)
 {
-	Oid			nsp = get_namespace_oid("metrics_rollup", true);
-
-	if (!OidIsValid(nsp))
-		return InvalidOid;
-	return get_relname_relid("raw_metrics", nsp);
+	return mr_enabled && mr_rollup_enabled;
 }
 
-/* The columns we send, by name: added columns take their defaults. */
-static List *
-worker_raw_columns(void)
+static int
+worker_rollup_interval(void)
 {
-	static const char *const names[] = {"kind", "entity_id", "entity_name",
-		"recorded_at", "response_time", "success", "error_message"};
-	List	   *cols = NIL;
-
-	for (int i = 0; i < (int) lengthof(names); i++)
-		cols = lappend(cols, makeString(pstrdup(names[i])));
-	return cols;
-}
-
-/*
- * COPY the drained records into raw_metrics.  CopyFrom keeps full table
- * semantics: indexes, CHECK constraints, row and statement triggers with
- * transition tables, partition routing.
- */
-static void
-worker_copy_into(Oid relid)
-{
-	Relation	rel;
-	ParseState *pstate;
-	CopyFromState cstate;
-	List	   *options;
-
-	/*
-	 * Don't queue behind a long lock (e.g. LOCK TABLE): fail this batch, so
-	 * that last_flush_error tells, and retry after flush_interval.
-	 */
-	if (!ConditionalLockRelationOid(relid, RowExclusiveLock))
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("could not lock metrics_rollup.raw_metrics"),
-				 errdetail("Another transaction holds a conflicting lock."),
-				 errhint("Buffered events stay in shared memory; the flush is retried.")));
-	rel = table_open(relid, NoLock);
-
-	/* CopyFrom finds its target as range table entry 1 */
-	pstate = make_parsestate(NULL);
-	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock,
-										 NULL, false, false);
-	options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
-	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, buffer_drain_read,
-						   worker_raw_columns(), options);
-	(void) CopyFrom(cstate);
-	EndCopyFrom(cstate);
-
-	/* keep the lock until commit */
-	table_close(rel, NoLock);
-	free_parsestate(pstate);
-}
-
-/* One flush transaction; returns the events it committed. */
-static uint64
-worker_flush_batch(void)
-{
-	TimestampTz started = GetCurrentTimestamp();
-	uint64		pending;
-	Oid			relid;
-	char		activity[64];
-
-	/* statement_timestamp() and pg_stat_activity show this batch */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	/* catalog lookups, index checks and triggers need a snapshot */
-	PushActiveSnapshot(GetTransactionSnapshot());
-
-	relid = worker_raw_table();
-	pending = OidIsValid(relid) ? buffer_drain_begin(WORKER_BATCH_EVENTS) : 0;
-	if (pending > 0)
-	{
-		snprintf(activity, sizeof(activity), "flushing " UINT64_FORMAT " events",
-				 Min(pending, (uint64) WORKER_BATCH_EVENTS));
-		pgstat_report_activity(STATE_RUNNING, activity);
-		worker_copy_into(relid);
-	}
-
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	/* only now, committed, may the tails move */
-	if (pending > 0)
-		pending = buffer_drain_committed(started);
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-	return pending;
-}
-
-/* Drain until the buffer is empty, a batch at a time. */
-static void
-worker_flush_run(void)
-{
-	for (int i = 0; i < WORKER_BATCHES_PER_RUN; i++)
-	{
-		if (buffer_pending_events() == 0)
-			break;
-		if (worker_flush_batch() == 0)
-			break;
-	}
+	return mr_rollup_interval_s * 1000;
 }
 
 static void
-worker_flush_report(const char *error)
+worker_rollup_run(void)
 {
-	if (error)
-		buffer_report_flush_error(error);
+	rollup_worker_run();
+}
+
+/* Hourly rows the last rollup run wrote (committed hours only). */
+static int64
+worker_rollup_rows(void)
+{
+	return rollup_worker_last_totals().rows_written;
+}
+
+static bool
+worker_cleanup_enabled(void)
+{
+	return mr_enabled && mr_cleanup_enabled;
+}
+
+static int
+worker_cleanup_interval(void)
+{
+	return mr_cleanup_interval_s * 1000;
+}
+
+static void
+worker_cleanup_run(void)
+{
+	cleanup_worker_run(&worker_cleanup_raw, &worker_cleanup_hourly);
+}
+
+/* Rows the last cleanup run deleted (committed batches only). */
+static int64
+worker_cleanup_rows(void)
+{
+	return worker_cleanup_raw.rows + worker_cleanup_hourly.rows;
 }

@@ -12,7 +12,9 @@ use Time::HiRes qw(usleep);
 my $node = PostgreSQL::Test::Cluster->new('rollup');
 $node->init;
 $node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'metrics_rollup'\nmetrics_rollup.database = 'postgres'\n");
+	"shared_preload_libraries = 'metrics_rollup'\nmetrics_rollup.database = 'postgres'\n"
+	  # the test decides when rollup and cleanup run, not the worker's schedule
+	  . "metrics_rollup.rollup_enabled = off\nmetrics_rollup.cleanup_enabled = off\n");
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION metrics_rollup;

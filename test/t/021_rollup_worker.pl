@@ -10,7 +10,9 @@ use Test::More;
 my $node = PostgreSQL::Test::Cluster->new('rollup_worker');
 $node->init;
 $node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'metrics_rollup'\nmetrics_rollup.database = 'postgres'\n");
+	"shared_preload_libraries = 'metrics_rollup'\nmetrics_rollup.database = 'postgres'\n"
+	  # the metrics_rollup worker's own scheduled rollup stays out of the way
+	  . "metrics_rollup.enabled = off\n");
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION metrics_rollup;
