@@ -16,7 +16,8 @@ OBJS = \
 	src/rollup.o \
 	src/rollup_agg.o \
 	src/job.o \
-	src/cleanup.o
+	src/cleanup.o \
+	src/query.o
 
 DATA = src/metrics_rollup--1.0.sql
 PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"
