@@ -17,6 +17,7 @@ OBJS = \
 	src/rollup_agg.o \
 	src/job.o \
 	src/cleanup.o \
+	src/live.o \
 	src/query.o
 
 DATA = src/metrics_rollup--1.0.sql

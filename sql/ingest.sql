@@ -181,3 +181,5 @@ SELECT metrics_rollup.flush();
 \echo :LAST_ERROR_SQLSTATE
 \c contrib_regression
 DROP DATABASE ingest_other;
+-- leave the shared database empty for the tests after this one
+TRUNCATE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;

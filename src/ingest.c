@@ -11,7 +11,7 @@
  * Must never: record anything before every argument (every element of a
  * batch) has been validated; lose an event silently (a dropped event is
  * counted, a refused one raises an ERROR); touch shared memory other than
- * through buffer.c.
+ * through buffer.c (and live_count() of live.c for recorded events).
  *
  * Events go to shared memory and are not transactional: an event recorded
  * in a transaction that aborts is kept.  The exception is an event written
@@ -44,6 +44,7 @@
 
 #include "buffer.h"
 #include "guc.h"
+#include "live.h"
 #include "metrics_rollup.h"
 
 #define INGEST_MAX_KIND 63
@@ -343,19 +344,28 @@ ingest_wait_for_room(const BufferEvent *events, int n)
 static void
 ingest_store(const BufferEvent *events, int n)
 {
-	if (n == 0 || buffer_append(events, n))
+	if (n == 0)
 		return;
+	if (buffer_append(events, n))
+	{
+		live_count(events, n);
+		return;
+	}
 
 	switch ((OverflowPolicy) mr_overflow_policy)
 	{
 		case OVERFLOW_WAIT:
 			if (ingest_wait_for_room(events, n))
+			{
+				live_count(events, n);
 				return;
+			}
 			/* overflow_wait ran out: write directly, lose nothing */
 			/* FALLTHROUGH */
 		case OVERFLOW_DIRECT:
 			ingest_write_direct(events, n);
 			buffer_count(BUFFER_COUNT_DIRECT, n);
+			live_count(events, n);
 			return;
 		case OVERFLOW_DROP:
 			buffer_count(BUFFER_COUNT_DROPPED, n);

@@ -528,6 +528,88 @@ AS 'MODULE_PATHNAME', 'cleanup_run_sql' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION metrics_rollup.run_cleanup() IS
   'Deletes expired rows: raw rows older than retention_days, raw rows of rolled-up hours past delete_raw_after_rollup_hours and the late-data window, hourly rows older than rollup_retention_days. Batches of cleanup_batch_size rows; in the caller''s transaction (the worker commits per batch). Deleted raw events stay counted in their hourly row.';
 
+-------------------------------------------------------------------------------
+-- Live statistics: live_stats, classify(), live_info() (src/live.c)
+-------------------------------------------------------------------------------
+
+-- (live section)
+
+CREATE FUNCTION metrics_rollup.live_entities(
+    OUT kind text,
+    OUT entity_id text,
+    OUT entity_name text,
+    OUT count bigint,
+    OUT failures bigint,
+    OUT min_response_time double precision,
+    OUT max_response_time double precision,
+    OUT avg_response_time double precision,
+    OUT p50_response_time double precision,
+    OUT p95_response_time double precision,
+    OUT p99_response_time double precision,
+    OUT last_seen timestamptz,
+    OUT use_count bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'live_stats'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION metrics_rollup.live_entities() IS
+  'Every entity tracked in shared memory with its statistics over metrics_rollup.live_window; the live_stats view shows them.';
+
+CREATE VIEW metrics_rollup.live_stats AS
+SELECT l.kind,
+       l.entity_id,
+       l.entity_name,
+       l.count,
+       l.failures,
+       l.min_response_time,
+       l.max_response_time,
+       l.avg_response_time,
+       l.p50_response_time,
+       l.p95_response_time,
+       l.p99_response_time,
+       l.last_seen,
+       l.use_count
+  FROM metrics_rollup.live_entities() l;
+
+COMMENT ON VIEW metrics_rollup.live_stats IS
+  'Per (kind, entity_id), from shared memory: events recorded during the last metrics_rollup.live_window (kept at least 5/6 of the window, never longer). An entity with no event left in the window stays with count 0 and NULL statistics until it is evicted (at most metrics_rollup.max_live_entities entities; the least recently seen goes first).';
+COMMENT ON COLUMN metrics_rollup.live_stats.kind IS 'What was called.';
+COMMENT ON COLUMN metrics_rollup.live_stats.entity_id IS 'Which one was called.';
+COMMENT ON COLUMN metrics_rollup.live_stats.entity_name IS 'Latest entity_name recorded for it (an event without a name keeps the previous one).';
+COMMENT ON COLUMN metrics_rollup.live_stats.count IS 'Events recorded in the window (buffered or written directly; dropped events are not counted).';
+COMMENT ON COLUMN metrics_rollup.live_stats.failures IS 'Events in the window with success = false.';
+COMMENT ON COLUMN metrics_rollup.live_stats.min_response_time IS 'Exact minimum response time in the window, seconds.';
+COMMENT ON COLUMN metrics_rollup.live_stats.max_response_time IS 'Exact maximum response time in the window, seconds.';
+COMMENT ON COLUMN metrics_rollup.live_stats.avg_response_time IS 'Mean response time in the window, seconds.';
+COMMENT ON COLUMN metrics_rollup.live_stats.p50_response_time IS 'Median (percentile_disc rank) within 2% relative error, seconds.';
+COMMENT ON COLUMN metrics_rollup.live_stats.p95_response_time IS '95th percentile (percentile_disc rank) within 2% relative error, seconds.';
+COMMENT ON COLUMN metrics_rollup.live_stats.p99_response_time IS '99th percentile (percentile_disc rank) within 2% relative error, seconds.';
+COMMENT ON COLUMN metrics_rollup.live_stats.last_seen IS 'Clock time of the last record() or record_batch() call that counted an event of this entity.';
+COMMENT ON COLUMN metrics_rollup.live_stats.use_count IS 'Events counted since the entity entered the live table (all time, not only the window).';
+
+CREATE FUNCTION metrics_rollup.classify(
+    kind text DEFAULT NULL,
+    hot_fraction double precision DEFAULT NULL)
+RETURNS TABLE(kind text, entity_id text, class text, rank integer, last_seen timestamptz, use_count bigint)
+AS 'MODULE_PATHNAME', 'live_classify'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION metrics_rollup.classify(text, double precision) IS
+  'Hot/cold split of the entities in the live table: ranks them by last_seen desc, then use_count desc, then entity_id asc (byte order), then kind; the first floor(hot_fraction x N) are hot, the rest cold. kind NULL ranks all kinds together; hot_fraction NULL uses metrics_rollup.hot_fraction.';
+
+CREATE FUNCTION metrics_rollup.live_info(
+    OUT entities integer,
+    OUT max_entities integer,
+    OUT evictions bigint,
+    OUT slow_calls_logged bigint,
+    OUT slow_calls_suppressed bigint,
+    OUT shared_memory_bytes bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'live_info'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION metrics_rollup.live_info() IS
+  'The live table: entities tracked, capacity (max_live_entities), evictions and slow-call LOG lines written and suppressed since server start, and its shared memory size.';
 
 -------------------------------------------------------------------------------
 -- Queries over raw rows and hourly rollups: aggregate(), timeseries()

@@ -24,6 +24,7 @@
 
 #include "buffer.h"
 #include "guc.h"
+#include "live.h"
 #include "metrics_rollup.h"
 #include "worker.h"
 
@@ -37,6 +38,7 @@ bool		mr_shmem_ready = false;
  */
 static const ShmemPiece *const shmem_pieces[] = {
 	&buffer_shmem_piece,
+	&live_shmem_piece,
 	NULL
 };
 

@@ -6,6 +6,9 @@
 # a throwaway server with the extension preloaded.  Works as root (servers run
 # as "postgres") or as a user with sudo.  Ends with the line
 # "N passed, N failed" and exits non-zero when anything failed.
+#
+#   test/run_tests.sh                        everything
+#   test/run_tests.sh sketch t/030_cleanup.pl   only these (developers)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -16,8 +19,19 @@ cd "$work" || exit 1
 passed=0
 failed=0
 
+only_regress=""
+only_tap=""
+for a in "$@"; do
+	case "$a" in
+	*.pl) only_tap="$only_tap test/t/$(basename "$a")" ;;
+	*) only_regress="$only_regress $a" ;;
+	esac
+done
+
 # --- pg_regress: one count per sql/*.sql file --------------------------------
 tests=$(for f in sql/*.sql; do basename "$f" .sql; done | sort | tr '\n' ' ')
+if [ $# -gt 0 ]; then tests="$only_regress"; fi
+if [ -n "${tests// /}" ]; then
 mr_log "pg_regress: $tests"
 # shellcheck disable=SC2086
 mr_as_user "$MR_PGXS_SRC/test/regress/pg_regress" --inputdir=. --bindir="$MR_BINDIR" \
@@ -29,13 +43,16 @@ if [ "$((p + f))" -eq 0 ]; then f=1; fi	# pg_regress itself failed
 passed=$((passed + p))
 failed=$((failed + f))
 [ "$f" -gt 0 ] && [ -f regression.diffs ] && head -c 20000 regression.diffs
+fi
 
 # --- TAP: one count per assertion --------------------------------------------
-mr_log "TAP: $(ls test/t/*.pl 2>/dev/null | tr '\n' ' ')"
-if ls test/t/*.pl >/dev/null 2>&1; then
+taps=$(ls test/t/*.pl 2>/dev/null | tr '\n' ' ')
+if [ $# -gt 0 ]; then taps="$only_tap"; fi
+mr_log "TAP: $taps"
+if [ -n "${taps// /}" ]; then
 	mr_as_user env TESTDIR="$work" PATH="$MR_BINDIR:$PATH" \
 		PG_REGRESS="$MR_PGXS_SRC/test/regress/pg_regress" \
-		prove -v -I "$MR_PGXS_SRC/test/perl" -I test/t test/t/*.pl >tap.log 2>&1
+		prove -v -I "$MR_PGXS_SRC/test/perl" -I test/t $taps >tap.log 2>&1
 	rc=$?
 	grep -E '^test/t/.*\.pl|^(not )?ok [0-9]+|^#   Failed|Dubious|^Result' tap.log
 	p=$(grep -cE '^ok [0-9]+' tap.log)
@@ -48,6 +65,19 @@ if ls test/t/*.pl >/dev/null 2>&1; then
 		for l in tmp_check/log/*.log; do
 			[ -f "$l" ] && { echo "--- $l (tail)"; tail -n 30 "$l"; }
 		done
+	fi
+fi
+
+# --- the demo, short: its own checks (no event lost, exact percentiles) ------
+if [ $# -eq 0 ]; then
+	mr_log "demo (short)"
+	if bash "$MR_REPO/test/demo.sh" --short >demo.log 2>&1; then
+		passed=$((passed + 1))
+		echo "ok - demo --short: $(tail -n 1 demo.log)"
+	else
+		failed=$((failed + 1))
+		echo "not ok - demo --short"
+		tail -n 40 demo.log
 	fi
 fi
 
