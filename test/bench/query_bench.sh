@@ -69,12 +69,12 @@ SELECT 'tool', 'entity-' || (g % $ENTITIES), 'Entity ' || (g % $ENTITIES),
   FROM generate_series(0, 4999) g;
 VACUUM ANALYZE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;
 -- warm the cache: the whole hourly table and its primary key
-SELECT count(*), sum(length(sketch::text)) FROM metrics_rollup.hourly_metrics WHERE hour_start > '-infinity';
+SELECT count(*), sum(pg_column_size(sketch)) FROM metrics_rollup.hourly_metrics;
 SQL
 echo "generated in $(( $(date +%s) - start )) s: hourly rows $(q -c 'SELECT count(*) FROM metrics_rollup.hourly_metrics'), raw rows $(q -c 'SELECT count(*) FROM metrics_rollup.raw_metrics'), dirty groups $(q -c 'SELECT count(*) FROM metrics_rollup.rollup_dirty'), hourly size $(q -c "SELECT pg_size_pretty(pg_total_relation_size('metrics_rollup.hourly_metrics'))")"
 
-# Per-call latencies (ms) of a statement run $2 times in a plpgsql loop;
-# $1 is a statement using i (the call number) and t_end (end of the data).
+# Per-call latencies (ms) of query $3 run $2 times in a plpgsql loop (PERFORM
+# reads every row); it may use i (the call number) and t_end (end of the data).
 q >/dev/null <<'SQL'
 CREATE TABLE lat (name text, ms float8);
 SQL
@@ -85,11 +85,10 @@ DO \$\$
 DECLARE
     t_end timestamptz := '2025-01-01 00:00+00'::timestamptz + ($HOURS + 24) * interval '1 hour';
     t0 timestamptz;
-    n bigint;
 BEGIN
     FOR i IN 1 .. $calls LOOP
         t0 := clock_timestamp();
-        $stmt;
+        PERFORM * FROM ($stmt) x;
         INSERT INTO lat VALUES ('$name', extract(epoch FROM clock_timestamp() - t0) * 1000);
     END LOOP;
 END
@@ -99,8 +98,9 @@ SQL
 report() {
 	local figure="$1" baseline="$2"
 	q -F ' ' <<SQL
-SELECT format('%-44s median %8.2f ms  p95 %8.2f ms', name,
-              percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY ms))
+SELECT format('%s median %s ms  p95 %s ms', rpad(name, 44),
+              round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2),
+              round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2))
   FROM lat WHERE name IN ('$baseline', '$figure') GROUP BY name ORDER BY name = '$figure';
 SELECT format('ratio figure / baseline (medians): %s', round((
          (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM lat WHERE name = '$figure') /
@@ -114,18 +114,18 @@ measure "baseline: hand-written, hourly only" "$CALLS" \
 	"SELECT sum(total_count), sum(success_count), min(min_response_time), max(max_response_time),
 	        sum(sum_response_time) / sum(total_count),
 	        metrics_rollup.sketch_quantiles(metrics_rollup.sketch_merge(sketch), '{0.5,0.95,0.99}')
-	   INTO n FROM metrics_rollup.hourly_metrics
+	   FROM metrics_rollup.hourly_metrics
 	  WHERE kind = 'tool' AND entity_id = $ENTITY AND hour_start >= t_end - interval '366 days' AND hour_start < t_end"
 measure "figure: aggregate()" "$CALLS" \
-	"SELECT total_count INTO n FROM metrics_rollup.aggregate('tool', $ENTITY, t_end - interval '366 days', t_end)"
+	"SELECT total_count FROM metrics_rollup.aggregate('tool', $ENTITY, t_end - interval '366 days', t_end)"
 measure "figure: aggregate(), since/until NULL" "$CALLS" \
-	"SELECT total_count INTO n FROM metrics_rollup.aggregate('tool', $ENTITY)"
+	"SELECT total_count FROM metrics_rollup.aggregate('tool', $ENTITY)"
 report "figure: aggregate()" "baseline: hand-written, hourly only"
 report "figure: aggregate(), since/until NULL" "baseline: hand-written, hourly only"
 
 echo "--- aggregate(), all entities over 30 days, 5 calls"
 measure "baseline: hand-written all, hourly only" 5 \
-	"SELECT count(*) INTO n FROM (
+	"SELECT count(*) FROM (
 	   SELECT entity_id, sum(total_count), sum(success_count), min(min_response_time), max(max_response_time),
 	          sum(sum_response_time) / sum(total_count),
 	          metrics_rollup.sketch_quantiles(metrics_rollup.sketch_merge(sketch), '{0.5,0.95,0.99}')
@@ -133,29 +133,29 @@ measure "baseline: hand-written all, hourly only" 5 \
 	    WHERE kind = 'tool' AND hour_start >= t_end - interval '30 days' AND hour_start < t_end
 	    GROUP BY entity_id) x"
 measure "figure: aggregate() all" 5 \
-	"SELECT count(*) INTO n FROM metrics_rollup.aggregate('tool', NULL, t_end - interval '30 days', t_end)"
+	"SELECT count(*) FROM metrics_rollup.aggregate('tool', NULL, t_end - interval '30 days', t_end)"
 report "figure: aggregate() all" "baseline: hand-written all, hourly only"
 
 echo "--- timeseries(), one entity over 30 days by hour, $CALLS calls"
 measure "baseline: hand-written series, hourly only" "$CALLS" \
-	"SELECT count(*) INTO n FROM (
+	"SELECT count(*) FROM (
 	   SELECT hour_start, total_count, failure_count, sum_response_time / total_count,
 	          metrics_rollup.sketch_quantiles(sketch, '{0.5,0.95,0.99}')
 	     FROM metrics_rollup.hourly_metrics
 	    WHERE kind = 'tool' AND entity_id = $ENTITY AND hour_start >= t_end - interval '30 days' AND hour_start < t_end) x"
 measure "figure: timeseries()" "$CALLS" \
-	"SELECT count(*) INTO n FROM metrics_rollup.timeseries('tool', $ENTITY, t_end - interval '30 days', t_end)"
+	"SELECT count(*) FROM metrics_rollup.timeseries('tool', $ENTITY, t_end - interval '30 days', t_end)"
 report "figure: timeseries()" "baseline: hand-written series, hourly only"
 
 echo "--- merging the year's 8760 sketches of one entity, $CALLS calls"
 measure "baseline: sketch_merge" "$CALLS" \
-	"SELECT metrics_rollup.sketch_count(metrics_rollup.sketch_merge(sketch)) INTO n FROM metrics_rollup.hourly_metrics
+	"SELECT metrics_rollup.sketch_count(metrics_rollup.sketch_merge(sketch)) FROM metrics_rollup.hourly_metrics
 	  WHERE kind = 'tool' AND entity_id = $ENTITY"
 measure "figure: query_sketch_merge" "$CALLS" \
-	"SELECT metrics_rollup.sketch_count(metrics_rollup.query_sketch_merge(sketch)) INTO n FROM metrics_rollup.hourly_metrics
+	"SELECT metrics_rollup.sketch_count(metrics_rollup.query_sketch_merge(sketch)) FROM metrics_rollup.hourly_metrics
 	  WHERE kind = 'tool' AND entity_id = $ENTITY"
 measure "reference: no sketch (counts only)" "$CALLS" \
-	"SELECT sum(total_count) INTO n FROM metrics_rollup.hourly_metrics
+	"SELECT sum(total_count) FROM metrics_rollup.hourly_metrics
 	  WHERE kind = 'tool' AND entity_id = $ENTITY"
 report "figure: query_sketch_merge" "baseline: sketch_merge"
 report "reference: no sketch (counts only)" "baseline: sketch_merge"
