@@ -76,9 +76,8 @@ RETURNS TABLE(compared bigint, wrong bigint) LANGUAGE sql AS $$
          pg_temp.check(r.lo, r.hi) c
 $$;
 
--- Everything below runs in one transaction that is rolled back at the end
--- (run_rollup and run_cleanup run in the caller's transaction): the tests
--- after this one find the tables as they were.
+-- Everything below runs in one transaction, rolled back at the end
+-- (run_rollup and run_cleanup run in the caller's transaction).
 BEGIN;
 
 -- Two days of events: a renamed mid-way, b with names then NULL names,
@@ -189,9 +188,12 @@ DELETE FROM metrics_rollup.raw_metrics WHERE kind = 'q' AND entity_id = 'd';
 SELECT entity_id, entity_name, total_count FROM metrics_rollup.aggregate('q', 'd');
 SELECT * FROM pg_temp.check_all(false);
 
--- leave the tables as they were for the tests after this one
 ROLLBACK;
 SELECT count(*) AS rows_of_q FROM metrics_rollup.hourly_metrics WHERE kind = 'q';
+-- leave the shared database empty for the tests after this one (events
+-- that earlier tests buffered are committed by the worker meanwhile)
+SELECT metrics_rollup.flush() >= 0 AS flushed;
+TRUNCATE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;
 
 -- 10. Bad arguments.
 SELECT * FROM metrics_rollup.aggregate(NULL);
