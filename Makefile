@@ -21,7 +21,8 @@ OBJS = \
 	src/security.o \
 	src/jobstate.o \
 	src/history.o \
-	src/flush.o
+	src/flush.o \
+	src/query.o
 
 DATA = src/metrics_rollup--1.0.sql
 PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"

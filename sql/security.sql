@@ -57,13 +57,19 @@ GRANT EXECUTE ON FUNCTION
     metrics_rollup.record_batch(text, text[], double precision[], boolean[], text[], text[], timestamptz[])
   TO regress_mr_writer;
 GRANT INSERT ON metrics_rollup.raw_metrics TO regress_mr_writer;
--- reader (a view's functions need EXECUTE too: stats calls ingest_stats())
-GRANT SELECT ON metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics,
-                metrics_rollup.stats, metrics_rollup.config, metrics_rollup.live_stats
-  TO regress_mr_reader;
+-- reader (a view's functions need EXECUTE too: stats calls ingest_stats(),
+-- job_stats() and live_info(); aggregate() reads rollup_dirty through
+-- query_pieces())
+GRANT SELECT ON ALL TABLES IN SCHEMA metrics_rollup TO regress_mr_reader;
 GRANT EXECUTE ON FUNCTION
-    metrics_rollup.ingest_stats(), metrics_rollup.live_entities(),
-    metrics_rollup.live_info(), metrics_rollup.classify(text, double precision)
+    metrics_rollup.ingest_stats(), metrics_rollup.job_stats(), metrics_rollup.live_entities(),
+    metrics_rollup.live_info(), metrics_rollup.classify(text, double precision),
+    metrics_rollup.aggregate(text, text, timestamptz, timestamptz),
+    metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval),
+    metrics_rollup.query_aggregate(text, text, timestamptz, timestamptz),
+    metrics_rollup.query_pieces(text, text, boolean, timestamptz, timestamptz),
+    metrics_rollup.query_sketch_merge(metrics_rollup.sketch),
+    metrics_rollup.rollup_agg(double precision, boolean, timestamptz, text)
   TO regress_mr_reader;
 -- admin
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA metrics_rollup TO regress_mr_admin;
@@ -156,6 +162,9 @@ SELECT count > 0 AS reader_sees_live FROM metrics_rollup.live_stats
 SELECT class FROM metrics_rollup.classify('tool', 1.0) WHERE entity_id = 'sec-writer';
 SELECT entities > 0 AS reader_sees_live_info FROM metrics_rollup.live_info();
 SELECT count(*) > 0 AS reader_sees_config FROM metrics_rollup.config;
+SELECT total_count FROM metrics_rollup.aggregate('tool', 'sec-writer');
+SELECT sum(total_count) AS reader_timeseries_total
+  FROM metrics_rollup.timeseries('tool', 'sec-writer', now() - interval '2 days', now() + interval '1 hour');
 INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-reader', NULL, now(), 0.1, true, NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT metrics_rollup.record('tool', 'sec-reader', 0.1, true);

@@ -851,6 +851,288 @@ COMMENT ON COLUMN metrics_rollup.stats.cleanup_runs IS 'Cleanup tries since serv
 COMMENT ON COLUMN metrics_rollup.stats.cleanup_failed_runs IS 'Failed cleanup tries since server start.';
 
 -------------------------------------------------------------------------------
+-- Queries over raw rows and hourly rollups: aggregate(), timeseries()
+-------------------------------------------------------------------------------
+
+-- (queries section)
+
+-- The coverage rule (each event counted exactly once; see src/rollup.c):
+-- an event is either a raw row or in its hourly row's "archived" summary,
+-- and an hourly row without a dirty mark equals archived (+) raw rows of its
+-- hour.  So, per (kind, entity_id, UTC hour H):
+--   * H has an hourly row and no dirty mark: the hourly row;
+--   * otherwise: its archived summary (if any) (+) its raw rows, i.e. what
+--     run_rollup() would write now.
+-- Range edges [lo, hi) that cut through an hour:
+--   * an hour whose raw rows are all there (no hourly row, or raw_complete):
+--     only its raw rows with lo <= recorded_at < hi count;
+--   * an hour with an archived part (some raw rows deleted): the hour counts
+--     whole when lo <= H < hi, not at all otherwise (attributed by
+--     hour_start, as hourly data must be).
+-- Percentiles always come from the merged sketch (rank rule of
+-- percentile_disc, within sketch_relative_accuracy), even over raw rows:
+-- the answer does not change when cleanup deletes raw rows.
+
+-- Merge of many stored sketches with one dense state (src/query.c):
+-- sketch_merge re-encodes its state at every row.
+CREATE FUNCTION metrics_rollup.query_sketch_merge_trans(internal, metrics_rollup.sketch) RETURNS internal
+    AS 'MODULE_PATHNAME', 'query_sketch_merge_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.query_sketch_merge_trans(internal, metrics_rollup.sketch) IS
+  'Transition function of query_sketch_merge: merges one stored sketch into the dense state.';
+CREATE FUNCTION metrics_rollup.query_sketch_merge_final(internal) RETURNS metrics_rollup.sketch
+    AS 'MODULE_PATHNAME', 'query_sketch_merge_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.query_sketch_merge_final(internal) IS
+  'Final function of query_sketch_merge: the merged sketch, NULL when no value was seen.';
+CREATE AGGREGATE metrics_rollup.query_sketch_merge(metrics_rollup.sketch) (
+    SFUNC = metrics_rollup.query_sketch_merge_trans,
+    STYPE = internal,
+    FINALFUNC = metrics_rollup.query_sketch_merge_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE metrics_rollup.query_sketch_merge(metrics_rollup.sketch) IS
+  'Same result as sketch_merge (the non-NULL sketches merged), decoding each input once: for queries over many hourly rows. Not distributable by Citus (internal state).';
+
+-- Pieces of the answer, one per (kind, entity_id, hour, source).  Inlined
+-- into its callers: all_entities must be a literal, so that the entity test
+-- folds away and the (kind, entity_id, ...) indexes serve one entity.
+CREATE FUNCTION metrics_rollup.query_pieces(
+    p_kind text, p_entity_id text, p_all_entities boolean,
+    p_lo timestamptz, p_hi timestamptz)
+RETURNS TABLE(kind text, entity_id text, hour_start timestamptz,
+              total_count bigint, success_count bigint,
+              min_value double precision, max_value double precision,
+              sum_value numeric, sketch metrics_rollup.sketch,
+              entity_name text, name_at timestamptz, last_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+-- up-to-date hourly rows of hours that count whole
+SELECT h.kind, h.entity_id, h.hour_start, h.total_count, h.success_count,
+       h.min_response_time, h.max_response_time, h.sum_response_time, h.sketch,
+       h.entity_name, h.last_recorded_at, h.last_recorded_at
+  FROM metrics_rollup.hourly_metrics h
+ WHERE h.kind = p_kind
+   AND (p_all_entities OR h.entity_id = p_entity_id)
+   AND h.hour_start >= p_lo AND h.hour_start < p_hi
+   AND (h.hour_start + interval '1 hour' <= p_hi
+        OR NOT h.raw_complete)
+   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
+                    WHERE d.kind = h.kind
+                      AND d.entity_id = h.entity_id
+                      AND d.hour_start = h.hour_start)
+UNION ALL
+-- archived part of dirty hours that count whole (their raw rows follow)
+SELECT h.kind, h.entity_id, h.hour_start, (h.archived).total_count, (h.archived).success_count,
+       (h.archived).min_value, (h.archived).max_value, (h.archived).sum_value, (h.archived).sketch,
+       (h.archived).entity_name, (h.archived).name_at, (h.archived).last_at
+  FROM metrics_rollup.hourly_metrics h
+ WHERE h.kind = p_kind
+   AND (p_all_entities OR h.entity_id = p_entity_id)
+   AND h.hour_start >= p_lo AND h.hour_start < p_hi
+   AND NOT h.raw_complete
+   AND EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
+                WHERE d.kind = h.kind
+                  AND d.entity_id = h.entity_id
+                  AND d.hour_start = h.hour_start)
+UNION ALL
+-- raw rows of the other hours, summarised per hour (and per side of p_hi)
+SELECT r.kind, r.entity_id, r.hour_start, (r.s).total_count, (r.s).success_count,
+       (r.s).min_value, (r.s).max_value, (r.s).sum_value, (r.s).sketch,
+       (r.s).entity_name, (r.s).name_at, (r.s).last_at
+  FROM (SELECT x.kind, x.entity_id,
+               pg_catalog.date_trunc('hour', x.recorded_at, 'UTC') AS hour_start,
+               x.recorded_at < p_hi AS in_range,
+               metrics_rollup.rollup_agg(x.response_time, x.success, x.recorded_at, x.entity_name) AS s
+          FROM metrics_rollup.raw_metrics x
+         WHERE x.kind = p_kind
+           AND (p_all_entities OR x.entity_id = p_entity_id)
+           AND x.recorded_at >= p_lo
+           -- the hour of p_hi whole: it counts whole if it has an archived part
+           AND x.recorded_at <
+               CASE WHEN pg_catalog.date_trunc('hour', p_hi, 'UTC') = p_hi THEN p_hi
+                    ELSE pg_catalog.date_trunc('hour', p_hi, 'UTC') + interval '1 hour' END
+         GROUP BY 1, 2, 3, 4) r
+  LEFT JOIN metrics_rollup.hourly_metrics h
+         ON h.kind = r.kind
+        AND h.entity_id = r.entity_id
+        AND h.hour_start = r.hour_start
+ WHERE (r.in_range OR h.raw_complete IS FALSE)
+   -- an hour with an archived part that starts before p_lo does not count
+   AND NOT (h.raw_complete IS FALSE AND r.hour_start < p_lo)
+   -- an up-to-date hourly row that counts whole stands for these rows
+   AND (h.hour_start IS NULL
+        OR r.hour_start < p_lo
+        OR (h.raw_complete AND r.hour_start + interval '1 hour' > p_hi)
+        OR EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
+                    WHERE d.kind = h.kind
+                      AND d.entity_id = h.entity_id
+                      AND d.hour_start = h.hour_start));
+END;
+COMMENT ON FUNCTION metrics_rollup.query_pieces(text, text, boolean, timestamptz, timestamptz) IS
+  'Internal to aggregate() and timeseries(): the summaries that together count every event of [p_lo, p_hi) exactly once (up-to-date hourly rows, archived parts of dirty hours, raw rows of the other hours per hour). p_all_entities must be a literal.';
+
+-- plpgsql cannot have an argument and a result column of the same name
+-- (kind, entity_id): aggregate() is a thin SQL wrapper of this one.
+CREATE FUNCTION metrics_rollup.query_aggregate(
+    p_kind text, p_entity_id text, p_since timestamptz, p_until timestamptz)
+RETURNS TABLE(r_kind text, r_entity_id text, entity_name text,
+              total_count bigint, success_count bigint, failure_count bigint,
+              failure_rate double precision,
+              min_response_time double precision, max_response_time double precision,
+              avg_response_time double precision,
+              p50_response_time double precision, p95_response_time double precision,
+              p99_response_time double precision,
+              last_recorded_at timestamptz)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- the plans take the bounds as parameters: planned once per session
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_entity ALIAS FOR p_entity_id;
+    p_lo     timestamptz := coalesce(p_since, '-infinity');
+    p_hi     timestamptz := coalesce(p_until, 'infinity');
+BEGIN
+    IF p_kind IS NULL THEN
+        RAISE EXCEPTION 'kind must not be NULL'
+              USING ERRCODE = 'null_value_not_allowed',
+                    HINT = 'Pass the kind of entity to summarise, e.g. ''tool''.';
+    END IF;
+    IF p_entity IS NULL THEN
+        RETURN QUERY
+        SELECT a.kind, a.entity_id, a.entity_name, a.n, a.ok, a.n - a.ok,
+               (a.n - a.ok)::float8 / a.n, a.mn, a.mx, (a.sm / a.n)::float8,
+               a.q[1], a.q[2], a.q[3], a.last_at
+          FROM (SELECT p.kind, p.entity_id,
+                       (array_agg(p.entity_name ORDER BY p.name_at DESC)
+                            FILTER (WHERE p.entity_name IS NOT NULL))[1] AS entity_name,
+                       sum(p.total_count)::bigint AS n, sum(p.success_count)::bigint AS ok,
+                       min(p.min_value) AS mn, max(p.max_value) AS mx, sum(p.sum_value) AS sm,
+                       metrics_rollup.sketch_quantiles(metrics_rollup.query_sketch_merge(p.sketch),
+                                                       '{0.5,0.95,0.99}') AS q,
+                       max(p.last_at) AS last_at
+                  FROM metrics_rollup.query_pieces(p_kind, NULL, true, p_lo, p_hi) p
+                 GROUP BY p.kind, p.entity_id) a
+         ORDER BY a.entity_id;
+    ELSE
+        RETURN QUERY
+        SELECT p_kind, p_entity, a.entity_name, a.n, a.ok, a.n - a.ok,
+               CASE WHEN a.n > 0 THEN (a.n - a.ok)::float8 / a.n ELSE 0 END,
+               a.mn, a.mx, (a.sm / nullif(a.n, 0))::float8,
+               a.q[1], a.q[2], a.q[3], a.last_at
+          FROM (SELECT (array_agg(p.entity_name ORDER BY p.name_at DESC)
+                            FILTER (WHERE p.entity_name IS NOT NULL))[1] AS entity_name,
+                       coalesce(sum(p.total_count), 0)::bigint AS n,
+                       coalesce(sum(p.success_count), 0)::bigint AS ok,
+                       min(p.min_value) AS mn, max(p.max_value) AS mx, sum(p.sum_value) AS sm,
+                       metrics_rollup.sketch_quantiles(metrics_rollup.query_sketch_merge(p.sketch),
+                                                       '{0.5,0.95,0.99}') AS q,
+                       max(p.last_at) AS last_at
+                  FROM metrics_rollup.query_pieces(p_kind, p_entity, false, p_lo, p_hi) p) a;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.query_aggregate(text, text, timestamptz, timestamptz) IS
+  'Implementation of aggregate() (same arguments and result columns).';
+
+CREATE FUNCTION metrics_rollup.aggregate(
+    kind text,
+    entity_id text DEFAULT NULL,
+    since timestamptz DEFAULT NULL,
+    until timestamptz DEFAULT NULL)
+RETURNS TABLE(kind text, entity_id text, entity_name text,
+              total_count bigint, success_count bigint, failure_count bigint,
+              failure_rate double precision,
+              min_response_time double precision, max_response_time double precision,
+              avg_response_time double precision,
+              p50_response_time double precision, p95_response_time double precision,
+              p99_response_time double precision,
+              last_recorded_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT * FROM metrics_rollup.query_aggregate(kind, entity_id, since, until);
+END;
+COMMENT ON FUNCTION metrics_rollup.aggregate(text, text, timestamptz, timestamptz) IS
+  'Summary per entity of the kind (or of the one entity_id) over [since, until) (NULL: unbounded), every event counted once whether its raw row or only its hourly rollup remains. Counts, min, max, avg exact; p50/p95/p99 from the merged sketches (rank rule of percentile_disc, within sketch_relative_accuracy), also over raw rows. An hour cut by since/until counts its raw rows in range while they all exist, else whole when its hour_start is in range. entity_name: latest non-NULL name in range. One entity with no events: one row of zero counts; all entities: only those with events.';
+
+
+CREATE FUNCTION metrics_rollup.timeseries(
+    kind text,
+    entity_id text,
+    since timestamptz,
+    until timestamptz,
+    bucket interval DEFAULT '1 hour')
+RETURNS TABLE(bucket_start timestamptz, total_count bigint, failure_count bigint,
+              avg_response_time double precision,
+              p50_response_time double precision, p95_response_time double precision,
+              p99_response_time double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_kind   ALIAS FOR $1;
+    p_entity ALIAS FOR $2;
+    p_lo     ALIAS FOR $3;
+    p_hi     ALIAS FOR $4;
+    p_bucket interval;
+    seconds  numeric;
+BEGIN
+    IF p_kind IS NULL OR p_lo IS NULL OR p_hi IS NULL OR $5 IS NULL THEN
+        RAISE EXCEPTION 'kind, since, until and bucket must not be NULL'
+              USING ERRCODE = 'null_value_not_allowed',
+                    HINT = 'Pass a kind and finite since and until; entity_id NULL means every entity of the kind.';
+    END IF;
+    IF NOT isfinite(p_lo) OR NOT isfinite(p_hi) THEN
+        RAISE EXCEPTION 'since and until must be finite'
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Give the time range of the chart.';
+    END IF;
+    seconds := extract(epoch FROM $5);
+    IF extract(month FROM $5) <> 0 OR extract(year FROM $5) <> 0
+       OR seconds <= 0 OR seconds % 3600 <> 0 THEN
+        RAISE EXCEPTION 'bucket must be a positive whole number of hours: %', $5
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Use e.g. ''1 hour'', ''6 hours'' or ''1 day'' (24 hours); months are not fixed lengths.';
+    END IF;
+    -- in seconds: a day is 24 hours, whatever the session's time zone
+    p_bucket := make_interval(secs => seconds);
+    IF p_entity IS NULL THEN
+        RETURN QUERY
+        SELECT b.b, coalesce(a.n, 0), coalesce(a.n - a.ok, 0), (a.sm / a.n)::float8,
+               a.q[1], a.q[2], a.q[3]
+          FROM generate_series(date_bin(p_bucket, p_lo, '1970-01-01 00:00:00+00'),
+                               p_hi - interval '1 microsecond', p_bucket) b(b)
+          LEFT JOIN (SELECT date_bin(p_bucket, p.hour_start, '1970-01-01 00:00:00+00') AS b,
+                            sum(p.total_count)::bigint AS n, sum(p.success_count)::bigint AS ok,
+                            sum(p.sum_value) AS sm,
+                            metrics_rollup.sketch_quantiles(metrics_rollup.query_sketch_merge(p.sketch),
+                                                            '{0.5,0.95,0.99}') AS q
+                       FROM metrics_rollup.query_pieces(p_kind, NULL, true, p_lo, p_hi) p
+                      GROUP BY 1) a ON a.b = b.b
+         ORDER BY b.b;
+    ELSE
+        RETURN QUERY
+        SELECT b.b, coalesce(a.n, 0), coalesce(a.n - a.ok, 0), (a.sm / a.n)::float8,
+               a.q[1], a.q[2], a.q[3]
+          FROM generate_series(date_bin(p_bucket, p_lo, '1970-01-01 00:00:00+00'),
+                               p_hi - interval '1 microsecond', p_bucket) b(b)
+          LEFT JOIN (SELECT date_bin(p_bucket, p.hour_start, '1970-01-01 00:00:00+00') AS b,
+                            sum(p.total_count)::bigint AS n, sum(p.success_count)::bigint AS ok,
+                            sum(p.sum_value) AS sm,
+                            metrics_rollup.sketch_quantiles(metrics_rollup.query_sketch_merge(p.sketch),
+                                                            '{0.5,0.95,0.99}') AS q
+                       FROM metrics_rollup.query_pieces(p_kind, p_entity, false, p_lo, p_hi) p
+                      GROUP BY 1) a ON a.b = b.b
+         ORDER BY b.b;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval) IS
+  'Per bucket of [since, until) (a positive whole number of hours, aligned to multiples of the bucket since the Unix epoch, UTC), every bucket listed, empty ones with zero counts: events, failures, avg exact, p50/p95/p99 from the merged sketches. Same counting rule as aggregate(), so the buckets sum to its totals. entity_id NULL: every entity of the kind together.';
+
+-------------------------------------------------------------------------------
 -- pg_dump / pg_restore: which tables carry data, and a restore-safe dirty list
 -------------------------------------------------------------------------------
 
