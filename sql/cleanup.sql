@@ -92,6 +92,14 @@ SELECT count(*) AS bulk_rows_left FROM metrics_rollup.raw_metrics WHERE entity_i
 SELECT hours_processed FROM metrics_rollup.run_rollup();
 SELECT sum(total_count) AS bulk_events_counted, count(*) AS bulk_hours
   FROM metrics_rollup.hourly_metrics WHERE entity_id = 'bulk';
+-- a rolled-up group larger than a batch goes in slices, all of it, although
+-- its first slice marks it dirty
+SELECT pg_temp.send('sliced', h0 - interval '3 hours', 250) FROM h;
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
+SELECT count(*) AS sliced_rows_left FROM metrics_rollup.raw_metrics WHERE entity_id = 'sliced';
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT total_count AS sliced_events_counted FROM metrics_rollup.hourly_metrics WHERE entity_id = 'sliced';
 ALTER SYSTEM RESET metrics_rollup.cleanup_batch_size;
 SELECT pg_reload_conf();
 

@@ -81,7 +81,7 @@ typedef struct RawPlan
 	RawGroup   *groups;
 	int			ngroups;
 	int			next;			/* first group of the next batch */
-	bool		all_before_retention;	/* scratch: of the current batch */
+	bool		slicing;		/* the group at next is being deleted in slices */
 } RawPlan;
 
 PG_FUNCTION_INFO_V1(cleanup_run_sql);
@@ -196,6 +196,7 @@ cleanup_raw_list(const CleanupCutoffs *c, RawPlan *plan, MemoryContext cxt)
 	old = MemoryContextSwitchTo(cxt);
 	plan->ngroups = (int) SPI_processed;
 	plan->next = 0;
+	plan->slicing = false;
 	plan->groups = palloc0(sizeof(RawGroup) * Max(plan->ngroups, 1));
 	for (int i = 0; i < plan->ngroups; i++)
 	{
@@ -255,10 +256,20 @@ cleanup_raw_batch(const CleanupCutoffs *c, RawPlan *plan)
 
 	if (first->rows > mr_cleanup_batch_size)
 	{
-		int64		deleted = cleanup_raw_slice(first, all);
+		/*
+		 * The first slice's DELETE marks the group dirty (the trigger archives
+		 * what it deleted), which would stop the later slices.  The group was
+		 * rolled up when listed and deleted events stay counted, so the rest
+		 * of it goes too.
+		 */
+		int64		deleted = cleanup_raw_slice(first, all || plan->slicing);
 
+		plan->slicing = true;
 		if (deleted < mr_cleanup_batch_size)
+		{
 			plan->next++;
+			plan->slicing = false;
+		}
 		return deleted;
 	}
 	while (end < plan->ngroups && plan->groups[end].hour == first->hour &&
