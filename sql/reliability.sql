@@ -45,6 +45,7 @@ VALUES ('flush', now(), now(), 'maybe', 1, 0);
 -- earlier tests may have left events buffered: flush them first
 SELECT flush() >= 0 AS drained;
 SELECT events_dead_lettered AS dead_before, events_flushed AS flushed_before FROM stats \gset
+CREATE TEMP TABLE dead_before AS SELECT events_dead_lettered AS n FROM stats;
 ALTER TABLE raw_metrics ADD CONSTRAINT no_poison CHECK (entity_id <> 'poison');
 SELECT record_batch('reliability_test',
                     ARRAY['a', 'b', 'c', 'poison', 'd', 'e', 'f', 'g'],
@@ -56,6 +57,15 @@ SELECT string_agg(entity_id, ',' ORDER BY entity_id) AS landed, sum(response_tim
   FROM raw_metrics WHERE kind = 'reliability_test';
 SELECT kind, entity_id, response_time, success, reject_sqlstate, reject_message
   FROM rejected_events WHERE kind = 'reliability_test';
+-- the job bumps its dead-letter counter when it finishes, just after the
+-- drained events wake flush(): wait for it (5 s at most)
+DO $$
+BEGIN
+    FOR i IN 1..100 LOOP
+        EXIT WHEN (SELECT events_dead_lettered FROM metrics_rollup.stats) > (SELECT n FROM dead_before);
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
 SELECT events_dead_lettered - :dead_before AS dead_lettered,
        events_flushed - :flushed_before AS flushed
   FROM stats;
