@@ -32,7 +32,7 @@ $node->safe_psql('postgres', q{
 	CREATE SEQUENCE rollup_tries;
 	CREATE FUNCTION fail_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
 	BEGIN
-	    IF nextval('rollup_tries') <= current_setting('test.fail_tries')::int THEN
+	    IF nextval('public.rollup_tries') <= current_setting('test.fail_tries')::int THEN
 	        RAISE EXCEPTION 'injected rollup failure';
 	    END IF;
 	    RETURN NEW;

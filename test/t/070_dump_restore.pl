@@ -118,8 +118,8 @@ my $list = `pg_restore -l $dump`;
 my @toc = split /\n/, $list;
 my @data = grep { /TABLE DATA metrics_rollup / } @toc;
 is(join(',', map { /TABLE DATA metrics_rollup (\w+)/ } @data),
-	'hourly_metrics,raw_metrics,rollup_dirty',
-	'the dump carries the three tables, rollup_dirty after raw_metrics');
+	'hourly_metrics,raw_metrics,rejected_events,rollup_dirty',
+	'the dump carries the data tables, rollup_dirty after raw_metrics');
 @data = reverse @data;
 open my $fh, '>', "$tmp/reversed.list" or die $!;
 print $fh join("\n", (grep { !/TABLE DATA metrics_rollup / } @toc), @data), "\n";
