@@ -24,7 +24,8 @@ OBJS = \
 	src/flush.o \
 	src/query.o
 
-DATA = src/metrics_rollup--1.0.sql
+DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.1.sql \
+	src/metrics_rollup--1.0--1.1.sql
 PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"
 
 # Our own files build warning-free with -Wall -Wextra -Werror.  PostgreSQL's

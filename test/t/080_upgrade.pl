@@ -1,0 +1,102 @@
+# ALTER EXTENSION metrics_rollup UPDATE from 1.0 gives the same objects as a
+# fresh install of the default version, and keeps the data.
+#
+# Two databases of one server: "fresh" runs CREATE EXTENSION (default
+# version), "upgraded" runs CREATE EXTENSION ... VERSION '1.0', gets data,
+# then ALTER EXTENSION ... UPDATE.  Each is described object by object
+# (test/upgrade_catalog.sql: definitions, columns in order, constraints,
+# indexes, triggers, comments, privileges, dump configuration) and the two
+# descriptions must be equal line for line.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Basename qw(dirname);
+
+my $catalog_sql = slurp_file(dirname(__FILE__) . '/../upgrade_catalog.sql');
+
+my $node = PostgreSQL::Test::Cluster->new('upgrade');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'metrics_rollup'
+metrics_rollup.database = 'upgraded'
+metrics_rollup.rollup_enabled = off
+metrics_rollup.cleanup_enabled = off
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('postgres', 'CREATE DATABASE upgraded');
+
+my $default = $node->safe_psql('postgres',
+	q{SELECT default_version FROM pg_available_extensions WHERE name = 'metrics_rollup'});
+$node->safe_psql('fresh', 'CREATE EXTENSION metrics_rollup');
+is($node->safe_psql('fresh',
+	q{SELECT extversion FROM pg_extension WHERE extname = 'metrics_rollup'}),
+	$default, "a fresh install is the default version ($default)");
+isnt($default, '1.0', 'the default version is past 1.0');
+
+# --- 1.0 with data in every table ---------------------------------------------
+$node->safe_psql('upgraded', q{CREATE EXTENSION metrics_rollup VERSION '1.0'});
+is($node->safe_psql('upgraded',
+	q{SELECT extversion FROM pg_extension WHERE extname = 'metrics_rollup'}),
+	'1.0', 'version 1.0 installs');
+$node->safe_psql('upgraded', q{
+	INSERT INTO metrics_rollup.raw_metrics
+	       (kind, entity_id, entity_name, recorded_at, response_time, success, error_message)
+	SELECT 'tool', 'e' || (i % 7), 'Tool ' || (i % 7),
+	       date_trunc('hour', now(), 'UTC') - interval '3 days' + i * interval '50 seconds',
+	       0.001 * ((i * 7919) % 5003), i % 11 <> 0,
+	       CASE WHEN i % 11 = 0 THEN 'timeout ' || i END
+	  FROM generate_series(1, 4000) i;
+	SELECT count(*) FROM metrics_rollup.run_rollup();
+	-- raw rows of the oldest hours go: their events stay in hourly rows
+	DELETE FROM metrics_rollup.raw_metrics
+	 WHERE recorded_at < date_trunc('hour', now(), 'UTC') - interval '2 days 12 hours';
+	-- a late row leaves a dirty mark behind
+	INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, recorded_at, response_time, success)
+	VALUES ('tool', 'e1', date_trunc('hour', now(), 'UTC') - interval '2 days', 0.5, true);
+});
+my $answer_sql = q{
+	SELECT a.*
+	  FROM metrics_rollup.aggregate('tool') a
+	 ORDER BY entity_id};
+my $before = $node->safe_psql('upgraded', $answer_sql);
+my $counts_sql = q{
+	SELECT (SELECT count(*) FROM metrics_rollup.raw_metrics) || ' ' ||
+	       (SELECT count(*) FROM metrics_rollup.hourly_metrics) || ' ' ||
+	       (SELECT sum(total_count) FROM metrics_rollup.hourly_metrics) || ' ' ||
+	       (SELECT count(*) FROM metrics_rollup.rollup_dirty)};
+my $counts_before = $node->safe_psql('upgraded', $counts_sql);
+like($before, qr/^tool\|e0\|Tool 0\|/, 'aggregate() answers on 1.0');
+
+# --- the update ----------------------------------------------------------------
+$node->safe_psql('upgraded', 'ALTER EXTENSION metrics_rollup UPDATE');
+is($node->safe_psql('upgraded',
+	q{SELECT extversion FROM pg_extension WHERE extname = 'metrics_rollup'}),
+	$default, "ALTER EXTENSION UPDATE reaches $default");
+
+my @fresh = split /\n/, $node->safe_psql('fresh', $catalog_sql);
+my @upgraded = split /\n/, $node->safe_psql('upgraded', $catalog_sql);
+cmp_ok(scalar(@fresh), '>', 100, 'the catalog description is not empty (' . scalar(@fresh) . ' lines)');
+my %in_fresh = map { $_ => 1 } @fresh;
+my %in_upgraded = map { $_ => 1 } @upgraded;
+my @only_fresh = grep { !$in_upgraded{$_} } @fresh;
+my @only_upgraded = grep { !$in_fresh{$_} } @upgraded;
+is(scalar(@only_fresh) + scalar(@only_upgraded), 0,
+	'ALTER EXTENSION UPDATE from 1.0 gives the same objects as a fresh install')
+  or diag(join("\n", (map { "only in fresh:    $_" } @only_fresh),
+			(map { "only in upgraded: $_" } @only_upgraded)));
+is_deeply(\@upgraded, \@fresh, 'and in the same order (columns, arguments)');
+
+# --- the data survived and still answers the same ------------------------------
+is($node->safe_psql('upgraded', $counts_sql), $counts_before, 'every row kept');
+is($node->safe_psql('upgraded', $answer_sql), $before, 'aggregate() gives the same answer');
+$node->safe_psql('upgraded', 'SELECT count(*) FROM metrics_rollup.run_rollup()');
+is($node->safe_psql('upgraded', $answer_sql), $before,
+	'and again after the pending hour is rolled up by the new version');
+is($node->safe_psql('upgraded', q{
+	SELECT count(*) FROM metrics_rollup.rollup_dirty}), '0', 'nothing left dirty');
+
+$node->stop;
+done_testing();
