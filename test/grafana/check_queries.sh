@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test/grafana/check_queries.sh: runs every query of dashboard.json against a
 # database where metrics_rollup is installed, with Grafana's macros replaced
-# by literal values.  Needs python3 and psql; connection from the usual PG*
-# variables or psql arguments.  Not part of run_tests.sh (yet): aggregate()
-# and timeseries() come from another branch.
+# by literal values
+# (the time range: the last 7 days).  Needs perl (JSON::PP) and psql; connection from the usual PG*
+# variables or psql arguments.  test/t/090_grafana.pl runs it on real data.
 #
 #   test/grafana/check_queries.sh KIND ENTITY [psql connection options...]
 set -euo pipefail
@@ -14,21 +14,26 @@ entity="$2"
 shift 2
 
 # one query per line (newlines folded), panels first, then variables
-python3 - "$here/dashboard.json" "$kind" "$entity" <<'PY' |
-import json, sys
-dash = json.load(open(sys.argv[1]))
-kind, entity = (v.replace("'", "''") for v in sys.argv[2:4])
-subst = {"$__timeFrom()": "'2000-01-01T00:00:00Z'", "$__timeTo()": "'2100-01-01T00:00:00Z'",
-         "${kind:sqlstring}": "'" + kind + "'", "${entity:sqlstring}": "'" + entity + "'"}
-queries = [(p["title"], t["rawSql"]) for p in dash["panels"] for t in p["targets"]]
-queries += [("variable " + v["name"], v["query"]) for v in dash["templating"]["list"]]
-for title, sql in queries:
-    for k, v in subst.items():
-        sql = sql.replace(k, v)
-    if "$" in sql.replace("$__", ""):
-        sys.exit("unsubstituted variable in: " + title)
-    print(title.replace("\t", " ") + "\t" + " ".join(sql.split()))
-PY
+perl -MJSON::PP -e '
+	my ($file, $kind, $entity) = @ARGV;
+	open(my $fh, "<", $file) or die "$file: $!";
+	my $dash = JSON::PP->new->decode(do { local $/; <$fh> });
+	s/\x27/\x27\x27/g for ($kind, $entity);
+	my %subst = ("\$__timeFrom()" => "(now() - interval \x277 days\x27)",
+		"\$__timeTo()" => "now()",
+		"\${kind:sqlstring}" => "\x27$kind\x27", "\${entity:sqlstring}" => "\x27$entity\x27");
+	my @queries = map { my $p = $_; map { [ $p->{title}, $_->{rawSql} ] } @{ $p->{targets} } }
+		@{ $dash->{panels} };
+	push @queries, map { [ "variable $_->{name}", $_->{query} ] } @{ $dash->{templating}{list} };
+	for my $q (@queries) {
+		my ($title, $sql) = @$q;
+		$sql =~ s/--[^\n]*//g;
+		$sql =~ s/\Q$_\E/$subst{$_}/g for keys %subst;
+		(my $rest = $sql) =~ s/\$__//g;
+		die "unsubstituted variable in: $title\n" if $rest =~ /\$/;
+		$title =~ s/\t/ /g;
+		print $title, "\t", join(" ", split(" ", $sql)), "\n";
+	}' "$here/dashboard.json" "$kind" "$entity" |
 while IFS=$'\t' read -r title sql; do
 	rows=$(psql -X -q -A -t -v ON_ERROR_STOP=1 "$@" -c "SELECT count(*) FROM ($sql) q" </dev/null) || {
 		echo "FAILED: $title"; exit 1; }
