@@ -67,7 +67,11 @@ static const char *const daily_clear_sql =
 
 /*
  * The merge of the day's hourly rows per entity; the name is that of the
- * latest hour that has one, as query_pieces() would pick it.
+ * latest hour that has one, as query_pieces() would pick it.  The day's
+ * rows are read through hourly_metrics_hour_idx: OFFSET 0 keeps the kind
+ * test out of the scan, because the planner (without statistics, e.g. just
+ * after a bulk load) otherwise walks the primary key from the kind on,
+ * skipping entity_id: every hourly row of the kind, for each day.
  */
 static const char *const daily_insert_sql =
 "INSERT INTO metrics_rollup.daily_metrics"
@@ -82,8 +86,10 @@ static const char *const daily_insert_sql =
 "        pg_catalog.min(h.min_response_time), pg_catalog.max(h.max_response_time),"
 "        pg_catalog.sum(h.sum_response_time), metrics_rollup.query_sketch_merge(h.sketch),"
 "        pg_catalog.max(h.last_recorded_at), pg_catalog.count(*)"
-"   FROM metrics_rollup.hourly_metrics h"
-"  WHERE h.kind = $1 AND h.hour_start >= $2 AND h.hour_start < $2 + interval '24 hours'"
+"   FROM (SELECT * FROM metrics_rollup.hourly_metrics"
+"          WHERE hour_start >= $2 AND hour_start < $2 + interval '24 hours'"
+"         OFFSET 0) h"
+"  WHERE h.kind = $1"
 "  GROUP BY h.kind, h.entity_id"
 " RETURNING hours_merged";
 

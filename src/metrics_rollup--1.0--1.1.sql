@@ -328,13 +328,19 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 -- the plans take the bounds as parameters: planned once per session
 SET plan_cache_mode = force_generic_plan
+-- the generic plan's cost (query_pieces() over an unknown number of ranges)
+-- crosses jit_above_cost: compiling it took ~1 s, running it a few ms
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
     p_entity ALIAS FOR p_entity_id;
     p_lo     timestamptz := coalesce(p_since, '-infinity');
     p_hi     timestamptz := coalesce(p_until, 'infinity');
-    covered  timestamptz[];     -- days read from daily_metrics
+    covered  timestamptz[];     -- days read from daily_metrics, in order
+    first_day timestamptz;      -- covered[1]
+    last_day timestamptz;       -- the last of covered
+    skipped  timestamptz[];     -- days between those two that are not covered
     rest     tstzmultirange;    -- the rest of [p_lo, p_hi), read by query_pieces()
 BEGIN
     IF p_kind IS NULL THEN
@@ -344,7 +350,8 @@ BEGIN
     END IF;
     -- days are 24 hours in UTC whatever the session's time zone
     IF p_entity IS NULL THEN
-        SELECT array_agg(b.day_start) INTO covered
+        SELECT array_agg(b.day_start ORDER BY b.day_start), min(b.day_start), max(b.day_start)
+          INTO covered, first_day, last_day
           FROM metrics_rollup.daily_built b
          WHERE b.kind = p_kind
            AND b.day_start >= p_lo AND b.day_start <= p_hi - interval '24 hours'
@@ -353,7 +360,8 @@ BEGIN
                               AND d.hour_start < b.day_start + interval '24 hours'
                               AND d.kind = p_kind);
     ELSE
-        SELECT array_agg(b.day_start) INTO covered
+        SELECT array_agg(b.day_start ORDER BY b.day_start), min(b.day_start), max(b.day_start)
+          INTO covered, first_day, last_day
           FROM metrics_rollup.daily_built b
          WHERE b.kind = p_kind
            AND b.day_start >= p_lo AND b.day_start <= p_hi - interval '24 hours'
@@ -361,6 +369,15 @@ BEGIN
                             WHERE d.kind = p_kind AND d.entity_id = p_entity
                               AND d.hour_start >= b.day_start
                               AND d.hour_start < b.day_start + interval '24 hours');
+    END IF;
+    -- daily rows are read by one range scan from first_day to last_day,
+    -- less the few days in between that are not covered
+    IF first_day + (cardinality(covered) - 1) * interval '24 hours' < last_day THEN
+        SELECT array_agg(g) INTO skipped
+          FROM generate_series(first_day, last_day, interval '24 hours') g
+         WHERE g <> ALL (covered);
+    ELSE
+        skipped := '{}';
     END IF;
     IF p_lo < p_hi THEN
         SELECT tstzmultirange(tstzrange(p_lo, p_hi))
@@ -388,7 +405,9 @@ BEGIN
                                dm.sum_response_time AS sum_value, dm.sketch, dm.entity_name,
                                dm.name_at, dm.last_recorded_at AS last_at
                           FROM metrics_rollup.daily_metrics dm
-                         WHERE dm.kind = p_kind AND dm.day_start = ANY (covered)
+                         WHERE dm.kind = p_kind
+                           AND dm.day_start >= first_day AND dm.day_start <= last_day
+                           AND dm.day_start <> ALL (skipped)
                         UNION ALL
                         SELECT q.kind, q.entity_id, q.total_count, q.success_count, q.min_value,
                                q.max_value, q.sum_value, q.sketch, q.entity_name, q.name_at, q.last_at
@@ -417,7 +436,8 @@ BEGIN
                                dm.name_at, dm.last_recorded_at AS last_at
                           FROM metrics_rollup.daily_metrics dm
                          WHERE dm.kind = p_kind AND dm.entity_id = p_entity
-                           AND dm.day_start = ANY (covered)
+                           AND dm.day_start >= first_day AND dm.day_start <= last_day
+                           AND dm.day_start <> ALL (skipped)
                         UNION ALL
                         SELECT q.total_count, q.success_count, q.min_value, q.max_value,
                                q.sum_value, q.sketch, q.entity_name, q.name_at, q.last_at
