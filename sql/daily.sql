@@ -159,6 +159,14 @@ INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, recorded_at, response_t
 VALUES ('d', 'e0', :'t0'::timestamptz + interval '40 hours 10 minutes', 3.5, false);
 SELECT * FROM pg_temp.check(:'t0'::timestamptz + interval '11 hours 20 minutes', :'t0'::timestamptz + interval '70 hours 45 minutes');
 SELECT * FROM pg_temp.check_all();
+-- timeseries() by day reads the covered days too: per day as the pieces
+SELECT e.e AS entity, count(*) AS days,
+       count(*) FILTER (WHERE (t.total_count, t.failure_count, t.avg_response_time, t.p99_response_time)
+                              IS DISTINCT FROM (o.n, o.n - o.ok, o.avg, o.p99)) AS wrong
+  FROM (VALUES ('e0'), ('e1')) e(e)
+ CROSS JOIN LATERAL metrics_rollup.timeseries('d', e.e, :'t0', :'t0'::timestamptz + interval '72 hours', '1 day') t
+  LEFT JOIN LATERAL pg_temp.pieces(t.bucket_start, t.bucket_start + interval '24 hours') o ON o.entity_id = e.e
+ GROUP BY 1 ORDER BY 1;
 
 -- 6. Deleting hourly rows (rollup retention) invalidates their days; an
 --    hour left with raw rows and no hourly row is a hole: its day is not

@@ -1416,6 +1416,9 @@ COMMENT ON FUNCTION metrics_rollup.aggregate(text, text, timestamptz, timestampt
   'Summary per entity of the kind (or of the one entity_id) over [since, until) (NULL: unbounded), every event counted once whether its raw row or only its hourly rollup remains. Counts, min, max, avg exact; p50/p95/p99 from the merged sketches (rank rule of percentile_disc, within sketch_relative_accuracy), also over raw rows. An hour cut by since/until counts its raw rows in range while they all exist, else whole when its hour_start is in range. entity_name: latest non-NULL name in range. One entity with no events: one row of zero counts; all entities: only those with events.';
 
 
+-- Buckets of whole days start at UTC midnight (multiples of 24 hours since
+-- the epoch): their covered days come from daily_metrics, as in aggregate();
+-- everything else through query_pieces(), one call per range.
 CREATE FUNCTION metrics_rollup.timeseries(
     kind text,
     entity_id text,
@@ -1429,6 +1432,8 @@ RETURNS TABLE(bucket_start timestamptz, total_count bigint, failure_count bigint
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+-- as in aggregate(): the generic plan's cost would trigger JIT compilation
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1438,6 +1443,11 @@ DECLARE
     p_hi     ALIAS FOR $4;
     p_bucket interval;
     seconds  numeric;
+    covered  timestamptz[];     -- days read from daily_metrics, in order
+    first_day timestamptz;
+    last_day timestamptz;
+    skipped  timestamptz[] := '{}';
+    rest     tstzmultirange := '{}';
 BEGIN
     IF p_kind IS NULL OR p_lo IS NULL OR p_hi IS NULL OR $5 IS NULL THEN
         RAISE EXCEPTION 'kind, since, until and bucket must not be NULL'
@@ -1458,6 +1468,29 @@ BEGIN
     END IF;
     -- in seconds: a day is 24 hours, whatever the session's time zone
     p_bucket := make_interval(secs => seconds);
+    IF seconds % 86400 = 0 THEN
+        SELECT array_agg(b.day_start ORDER BY b.day_start), min(b.day_start), max(b.day_start)
+          INTO covered, first_day, last_day
+          FROM metrics_rollup.daily_built b
+         WHERE b.kind = p_kind
+           AND b.day_start >= p_lo AND b.day_start <= p_hi - interval '24 hours'
+           AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
+                            WHERE d.kind = p_kind
+                              AND (p_entity IS NULL OR d.entity_id = p_entity)
+                              AND d.hour_start >= b.day_start
+                              AND d.hour_start < b.day_start + interval '24 hours');
+        IF first_day + (cardinality(covered) - 1) * interval '24 hours' < last_day THEN
+            SELECT array_agg(g) INTO skipped
+              FROM generate_series(first_day, last_day, interval '24 hours') g
+             WHERE g <> ALL (covered);
+        END IF;
+    END IF;
+    IF p_lo < p_hi THEN
+        SELECT tstzmultirange(tstzrange(p_lo, p_hi))
+               - coalesce(range_agg(tstzrange(c, c + interval '24 hours')), '{}')
+          INTO rest
+          FROM unnest(covered) c;
+    END IF;
     IF p_entity IS NULL THEN
         RETURN QUERY
         SELECT b.b, coalesce(a.n, 0), coalesce(a.n - a.ok, 0), (a.sm / a.n)::float8,
@@ -1469,7 +1502,17 @@ BEGIN
                             sum(p.sum_value) AS sm,
                             metrics_rollup.sketch_quantiles(metrics_rollup.query_sketch_merge(p.sketch),
                                                             '{0.5,0.95,0.99}') AS q
-                       FROM metrics_rollup.query_pieces(p_kind, NULL, true, p_lo, p_hi) p
+                       FROM (SELECT dm.day_start AS hour_start, dm.total_count, dm.success_count,
+                                    dm.sum_response_time AS sum_value, dm.sketch
+                               FROM metrics_rollup.daily_metrics dm
+                              WHERE dm.kind = p_kind
+                                AND dm.day_start >= first_day AND dm.day_start <= last_day
+                                AND dm.day_start <> ALL (skipped)
+                             UNION ALL
+                             SELECT q.hour_start, q.total_count, q.success_count, q.sum_value, q.sketch
+                               FROM unnest(rest) r(r),
+                                    LATERAL metrics_rollup.query_pieces(p_kind, NULL, true,
+                                                                        lower(r.r), upper(r.r)) q) p
                       GROUP BY 1) a ON a.b = b.b
          ORDER BY b.b;
     ELSE
@@ -1483,14 +1526,24 @@ BEGIN
                             sum(p.sum_value) AS sm,
                             metrics_rollup.sketch_quantiles(metrics_rollup.query_sketch_merge(p.sketch),
                                                             '{0.5,0.95,0.99}') AS q
-                       FROM metrics_rollup.query_pieces(p_kind, p_entity, false, p_lo, p_hi) p
+                       FROM (SELECT dm.day_start AS hour_start, dm.total_count, dm.success_count,
+                                    dm.sum_response_time AS sum_value, dm.sketch
+                               FROM metrics_rollup.daily_metrics dm
+                              WHERE dm.kind = p_kind AND dm.entity_id = p_entity
+                                AND dm.day_start >= first_day AND dm.day_start <= last_day
+                                AND dm.day_start <> ALL (skipped)
+                             UNION ALL
+                             SELECT q.hour_start, q.total_count, q.success_count, q.sum_value, q.sketch
+                               FROM unnest(rest) r(r),
+                                    LATERAL metrics_rollup.query_pieces(p_kind, p_entity, false,
+                                                                        lower(r.r), upper(r.r)) q) p
                       GROUP BY 1) a ON a.b = b.b
          ORDER BY b.b;
     END IF;
 END
 $$;
 COMMENT ON FUNCTION metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval) IS
-  'Per bucket of [since, until) (a positive whole number of hours, aligned to multiples of the bucket since the Unix epoch, UTC), every bucket listed, empty ones with zero counts: events, failures, avg exact, p50/p95/p99 from the merged sketches. Same counting rule as aggregate(), so the buckets sum to its totals. entity_id NULL: every entity of the kind together.';
+  'Per bucket of [since, until) (a positive whole number of hours, aligned to multiples of the bucket since the Unix epoch, UTC), every bucket listed, empty ones with zero counts: events, failures, avg exact, p50/p95/p99 from the merged sketches. Same counting rule as aggregate() (buckets of whole days read the daily level), so the buckets sum to its totals. entity_id NULL: every entity of the kind together.';
 
 -------------------------------------------------------------------------------
 -- pg_dump / pg_restore: which tables carry data, and a restore-safe dirty list
