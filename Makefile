@@ -22,7 +22,8 @@ OBJS = \
 	src/jobstate.o \
 	src/history.o \
 	src/flush.o \
-	src/query.o
+	src/query.o \
+	src/daily.o
 
 DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.1.sql \
 	src/metrics_rollup--1.0--1.1.sql

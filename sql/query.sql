@@ -104,10 +104,17 @@ SELECT pg_temp.send('a', 'A v2', (:'t0'::timestamptz + interval '1 days 13:05'),
 SELECT count(*) AS dirty_marks FROM metrics_rollup.rollup_dirty WHERE kind = 'q';
 SELECT * FROM pg_temp.check_all(true);
 
--- 4. A gap hour: raw rows never rolled up, far older than the late-data
---    window, and no hourly row.
+-- 4. A gap hour: raw rows, far older than the late-data window, with no
+--    hourly row and no dirty mark: rolled up, then its hourly row deleted
+--    (as rollup retention does when raw rows are kept longer).  Its day
+--    (built before) is invalidated and not rebuilt while the hole exists.
 SELECT pg_temp.send('c', NULL, (:'t0'::timestamptz + interval '0 days 02:10'), '1 minute', 5, 7);
-DELETE FROM metrics_rollup.rollup_dirty WHERE kind = 'q' AND hour_start = (:'t0'::timestamptz + interval '0 days 02:00');
+SELECT hours_processed > 0 AS rolled_up FROM metrics_rollup.run_rollup();
+DELETE FROM metrics_rollup.hourly_metrics WHERE kind = 'q' AND entity_id = 'c' AND hour_start = (:'t0'::timestamptz + interval '0 days 02:00');
+SELECT kind, hour_start - :'t0'::timestamptz AS hole, entity_id FROM metrics_rollup.daily_holes;
+SELECT count(*) AS day_0_built FROM metrics_rollup.daily_built WHERE kind = 'q' AND day_start = :'t0'::timestamptz;
+SELECT count(*) AS day_0_built_after_rollup FROM metrics_rollup.run_rollup(), metrics_rollup.daily_built
+ WHERE kind = 'q' AND day_start = :'t0'::timestamptz;
 SELECT count(*) AS hourly_rows FROM metrics_rollup.hourly_metrics
  WHERE kind = 'q' AND entity_id = 'c' AND hour_start = (:'t0'::timestamptz + interval '0 days 02:00');
 SELECT * FROM pg_temp.check_all(true);

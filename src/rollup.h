@@ -13,6 +13,8 @@
 #ifndef METRICS_ROLLUP_ROLLUP_H
 #define METRICS_ROLLUP_ROLLUP_H
 
+#include "daily.h"
+
 /* Fields of metrics_rollup.rollup_stats, in declaration order. */
 typedef enum RollupStatsField
 {
@@ -38,6 +40,7 @@ typedef struct RollupTotals
 	int32		hours;			/* hours that had dirty groups */
 	int64		raw_rows;		/* raw rows read */
 	int64		rows_written;	/* hourly rows inserted, updated or deleted */
+	DailyTotals daily;			/* daily level built after the hours */
 } RollupTotals;
 
 /*

@@ -519,13 +519,39 @@ sketch_build_begin(SketchState *s, double alpha, uint64_t count,
  * count - zeros is what the remaining buckets may still hold;
  * sketch_build_finish takes them back out.
  */
+/*
+ * The range of valid bucket indexes for an accuracy.  XXX: cached for the
+ * last accuracy seen (in practice the only one): two log() calls per bucket
+ * were most of the cost of decoding a stored sketch, which aggregate()
+ * does for every daily and hourly row it reads.  The backend (and the
+ * fuzzer) is single-threaded.
+ */
+static void
+build_bounds(const SketchState *s, int64_t *lowest, int64_t *highest)
+{
+	static double cached_inv_log_gamma = 0;
+	static int64_t cached_lowest;
+	static int64_t cached_highest;
+
+	if (s->inv_log_gamma != cached_inv_log_gamma)
+	{
+		cached_lowest = (int64_t) floor(LOG_MIN_POSITIVE * s->inv_log_gamma) - 1;
+		cached_highest = (int64_t) sketch_index_of(s, SKETCH_MAX_VALUE) + 1;
+		cached_inv_log_gamma = s->inv_log_gamma;
+	}
+	*lowest = cached_lowest;
+	*highest = cached_highest;
+}
+
 SketchError
 sketch_build_bucket(SketchState *s, int64_t index, uint64_t count)
 {
-	int64_t		lowest = (int64_t) floor(LOG_MIN_POSITIVE * s->inv_log_gamma) - 1;
-	int64_t		highest = (int64_t) sketch_index_of(s, SKETCH_MAX_VALUE) + 1;
+	int64_t		lowest;
+	int64_t		highest;
 	int			first = s->lo_index > s->hi_index;
 	SketchError err;
+
+	build_bounds(s, &lowest, &highest);
 
 	if (count == 0)
 		return fail(SKETCH_ERR_FORMAT, "bucket count must be at least 1");
@@ -723,7 +749,15 @@ static SketchError
 get_u64(Reader *r, uint64_t *out)
 {
 	sketch_u128 v = 0;
-	SketchError err = get_varint(r, 64, &v);
+	SketchError err;
+
+	/* most fields (bucket counts, run lengths) take one byte */
+	if (r->p < r->end && *r->p < 0x80)
+	{
+		*out = *r->p++;
+		return SKETCH_OK;
+	}
+	err = get_varint(r, 64, &v);
 
 	if (err == SKETCH_OK && v > UINT64_MAX)
 		err = fail(SKETCH_ERR_FORMAT, "varint is out of range");
@@ -817,6 +851,23 @@ sketch_decode(const uint8_t *data, size_t len, SketchState *s,
 			err = fail(SKETCH_ERR_FORMAT, "relative accuracy is out of range");
 		sketch_release(s);
 		return err;
+	}
+	/*
+	 * The buckets of a valid sketch lie between those of min and max: size
+	 * the window once instead of growing it bucket by bucket (a capacity
+	 * hint only; a malformed sketch fails the checks below as before).
+	 */
+	if (count > zeros && min > 0)
+	{
+		int32_t		lo = sketch_index_of(s, min);
+		int32_t		hi = sketch_index_of(s, max);
+
+		if (lo <= hi && hi - lo < SKETCH_MAX_BUCKETS &&
+			(err = ensure_window(s, lo, hi, 0)) != SKETCH_OK)
+		{
+			sketch_release(s);
+			return err;
+		}
 	}
 	if ((err = decode_runs(&r, s)) != SKETCH_OK ||
 		(err = sketch_build_finish(s)) != SKETCH_OK)

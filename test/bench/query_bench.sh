@@ -5,7 +5,10 @@
 # Data: one year of hourly rows for 1000 entities (8.76M rows, written
 # directly; sketches of 20 values, 100 distinct ones spread over the rows),
 # then one day of raw rows (240k events) rolled up, then an hour of late raw
-# rows not rolled up yet (dirty).  Prints, as median and p95 of per-call
+# rows not rolled up yet (dirty).  The rollups build the daily level
+# (daily_metrics) of every ended day; its build time for the year is
+# measured by rebuilding it (every day queued again, one run_rollup()).
+# Prints, as median and p95 of per-call
 # latencies measured on the server (plpgsql loop, cached plans on both sides):
 #   - aggregate() for one entity over the year;
 #   - aggregate() for all entities over 30 days;
@@ -71,7 +74,19 @@ VACUUM ANALYZE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metric
 -- warm the cache: the whole hourly table and its primary key
 SELECT count(*), sum(pg_column_size(sketch)) FROM metrics_rollup.hourly_metrics;
 SQL
-echo "generated in $(( $(date +%s) - start )) s: hourly rows $(q -c 'SELECT count(*) FROM metrics_rollup.hourly_metrics'), raw rows $(q -c 'SELECT count(*) FROM metrics_rollup.raw_metrics'), dirty groups $(q -c 'SELECT count(*) FROM metrics_rollup.rollup_dirty'), hourly size $(q -c "SELECT pg_size_pretty(pg_total_relation_size('metrics_rollup.hourly_metrics'))")"
+echo "generated in $(( $(date +%s) - start )) s (daily level built by the rollup included)"
+# the daily level of the year, rebuilt from scratch: every (kind, day) queued
+echo "daily level build, $HOURS hours x $ENTITIES entities: $(q <<'SQL'
+INSERT INTO metrics_rollup.daily_queue (kind, day_start)
+SELECT kind, day_start FROM metrics_rollup.daily_built ON CONFLICT DO NOTHING;
+SELECT format('%s days, %s daily rows, run_rollup() took %s',
+              (SELECT count(*) FROM metrics_rollup.daily_queue),
+              (SELECT count(*) FROM metrics_rollup.daily_metrics), r.duration)
+  FROM metrics_rollup.run_rollup() r;
+SQL
+)"
+q -c "VACUUM ANALYZE metrics_rollup.daily_metrics, metrics_rollup.daily_built" >/dev/null
+echo "hourly rows $(q -c 'SELECT count(*) FROM metrics_rollup.hourly_metrics'), raw rows $(q -c 'SELECT count(*) FROM metrics_rollup.raw_metrics'), dirty groups $(q -c 'SELECT count(*) FROM metrics_rollup.rollup_dirty'), hourly size $(q -c "SELECT pg_size_pretty(pg_total_relation_size('metrics_rollup.hourly_metrics'))")"
 
 # Per-call latencies (ms) of query $3 run $2 times in a plpgsql loop (PERFORM
 # reads every row); it may use i (the call number) and t_end (end of the data).

@@ -1,6 +1,7 @@
 # The worker's rollup job, rollup_worker_run(), run through
 # run_rollup_background(): one transaction per hour, oldest first, so a
-# failure at one hour keeps every hour before it; rollup_enabled = off stops it.
+# failure at one hour keeps every hour before it; then it builds the daily
+# level of the ended days; rollup_enabled = off stops it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -65,6 +66,14 @@ is($node->safe_psql('postgres', q{
 	'30 hours, 900 events, 0 dirty', 'the next run finished the job');
 ok($node->log_contains('rolled up 15 hours: 450 raw rows read, 45 hourly rows written', $offset),
 	'the worker reports what it did');
+# then it builds the daily level of the two (ended) days, 3 entities each
+ok($node->log_contains('45 hourly rows written, 2 days built \(6 daily rows\)', $offset),
+	'the worker built the daily rows of both days after the hours');
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(day_start || ':' || entities || ':' || hours, ',' ORDER BY day_start)
+	  FROM metrics_rollup.daily_built}),
+	'2026-01-01 00:00:00+00:3:72,2026-01-02 00:00:00+00:3:18', 'two days built: 24 and 6 hours');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.daily_queue'), '0', 'nothing left queued');
 
 # rollup_enabled = off: the job does nothing
 $node->append_conf('postgresql.conf', "metrics_rollup.rollup_enabled = off\n");

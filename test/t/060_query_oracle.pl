@@ -6,6 +6,11 @@
 # rows in those hours (dirty hours holding an archived part and raw rows),
 # and after the next rollup.  Counts, successes, min, max, avg and the last
 # event are exact; percentiles within alpha (0.01) of percentile_disc.
+# run_rollup() also builds the daily level (daily_metrics) of every ended
+# day, so whole days of the ranges come from daily rows: checked with days
+# built, with days uncovered by late rows (dirty hours inside a built day),
+# invalidated by a user's UPDATE of hourly rows, and kept through a cleanup
+# that deletes raw rows of built days (which must not invalidate them).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -149,7 +154,27 @@ check_all('raw only', @whole, @cut);
 
 my $rolled = $node->safe_psql('postgres', "SELECT hours_processed FROM metrics_rollup.run_rollup()");
 ok($rolled > 400, "the rollup processed every hour ($rolled)");
-check_all('rolled up, raw rows kept', @whole, @cut);
+# every ended day of the three weeks is built (today's, if any, is not over)
+my $built_sql = "SELECT count(*) FROM metrics_rollup.daily_built, t0 WHERE day_start < t0 + interval '21 days'";
+# which days are built, and by which build (built_at)
+my $built_days_sql = "SELECT string_agg(day_start::text || ':' || built_at::text, ',' ORDER BY day_start) FROM metrics_rollup.daily_built";
+is($node->safe_psql('postgres', $built_sql), '21', 'the rollup built the daily rows of every ended day');
+check_all('rolled up, raw rows kept, days built', @whole, @cut);
+
+# a user's UPDATE of hourly rows' figures invalidates their day: counted
+# through the hourly rows until the next rollup rebuilds it
+$node->safe_psql('postgres', q{
+	UPDATE metrics_rollup.hourly_metrics SET entity_name = 'edited'
+	  FROM t0 WHERE hour_start = t0 + interval '9 days 23 hours'});
+is($node->safe_psql('postgres', $built_sql), '20', 'an UPDATE of hourly rows invalidates their day');
+check_all('a day invalidated by an UPDATE', @whole);
+$node->safe_psql('postgres', "SELECT metrics_rollup.run_rollup()");
+is($node->safe_psql('postgres', $built_sql), '21', 'the next rollup rebuilds it');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM metrics_rollup.daily_metrics, t0
+	 WHERE day_start = t0 + interval '9 days' AND entity_name = 'edited'}) > 0 ? 'yes' : 'no', 'yes',
+	'from the edited hourly rows');
+my $built_before_cleanup = $node->safe_psql('postgres', $built_days_sql);
 
 # cleanup: raw rows of hours rolled up more than 7 days ago go (into their
 # hourly rows)
@@ -168,6 +193,8 @@ my $kept = $node->safe_psql('postgres',
 	"SELECT count(*) FROM metrics_rollup.raw_metrics, t0 WHERE recorded_at < t0 + interval '7 days'");
 ok($deleted > 10000 && $kept == 0, "cleanup deleted the raw rows of the first week at least ($deleted)")
   or diag("raw rows left in the first week: $kept");
+is($node->safe_psql('postgres', $built_days_sql), $built_before_cleanup,
+	'cleanup deleting raw rows of built days (and the rollups between its runs) leaves every day built, none rebuilt');
 check_all('after cleanup', @whole, @cut);
 
 # late rows in hours known from their rollups only, and in kept hours
@@ -175,9 +202,13 @@ $node->safe_psql('postgres', "SELECT send(400, 2, 10, 0.13), send(200, 16, 3, 0.
 my $dirty = $node->safe_psql('postgres',
 	"SELECT count(*) FROM metrics_rollup.rollup_dirty d JOIN metrics_rollup.hourly_metrics h USING (kind, entity_id, hour_start) WHERE NOT h.raw_complete");
 ok($dirty > 0, "some dirty hours hold an archived part and raw rows ($dirty)");
+is($node->safe_psql('postgres', $built_days_sql), $built_before_cleanup,
+	'late raw rows leave the days built (their dirty hours uncover them at query time)');
 check_all('late rows, not rolled up', @whole, @cut);
 
 $node->safe_psql('postgres', "SELECT metrics_rollup.run_rollup()");
+is($node->safe_psql('postgres', $built_sql), '21', 'the rollup of the late rows rebuilt their days');
+isnt($node->safe_psql('postgres', $built_days_sql), $built_before_cleanup, 'a new build');
 check_all('late rows rolled up', @whole, @cut);
 
 # an entity renamed between hours appears once, under its latest name

@@ -13,6 +13,11 @@
 # Rows are compared with EXCEPT ALL both ways (on row text, so that sketches
 # and archived summaries compare byte for byte); then run_rollup() in each
 # database must write what it writes in the source and count every event once.
+# The daily level is dumped too: --disable-triggers restores it as it was
+# (built days usable at once); a plain restore loads it before
+# hourly_metrics, whose insert trigger invalidates and queues every restored
+# day; in reverse order the restored queue merges with the trigger's.  After
+# run_rollup() every database has the source's daily rows.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -118,8 +123,8 @@ my $list = `pg_restore -l $dump`;
 my @toc = split /\n/, $list;
 my @data = grep { /TABLE DATA metrics_rollup / } @toc;
 is(join(',', map { /TABLE DATA metrics_rollup (\w+)/ } @data),
-	'hourly_metrics,raw_metrics,rejected_events,rollup_dirty',
-	'the dump carries the data tables, rollup_dirty after raw_metrics');
+	'daily_built,daily_holes,daily_metrics,daily_queue,hourly_metrics,raw_metrics,rejected_events,rollup_dirty',
+	'the dump carries the data tables, the daily level before hourly_metrics, rollup_dirty after raw_metrics');
 @data = reverse @data;
 open my $fh, '>', "$tmp/reversed.list" or die $!;
 print $fh join("\n", (grep { !/TABLE DATA metrics_rollup / } @toc), @data), "\n";
@@ -157,6 +162,26 @@ foreach my $db ('r_plain', 'r_dt', 'r_rev')
 	is(compare($db, $hourly_text), '0/0', "$db: hourly rows identical, sketches included");
 }
 is(compare('r_dt', $dirty), '0/0', 'r_dt: rollup_dirty identical');
+# the daily level: an exact copy with --disable-triggers; a plain restore
+# (daily tables first) leaves no day built and every day of the hourly rows
+# queued; in reverse order the dumped markers come back, queued as well
+my $daily = q{SELECT *, sketch::text AS sketch_text FROM metrics_rollup.daily_metrics};
+my $built = q{SELECT kind, day_start, entities, hours FROM metrics_rollup.daily_built};
+my $queue = q{SELECT kind, day_start FROM metrics_rollup.daily_queue};
+my $src_built = $node->safe_psql($src, 'SELECT count(*) FROM metrics_rollup.daily_built');
+cmp_ok($src_built, '>', 0, "source has built days ($src_built)");
+is(compare('r_dt', $daily) . ' ' . compare('r_dt', $built) . ' ' . compare('r_dt', $queue), '0/0 0/0 0/0',
+	'r_dt: daily rows, markers and queue identical');
+is($node->safe_psql('r_plain', q{
+	SELECT (SELECT count(*) FROM metrics_rollup.daily_built) || '/' ||
+	       ((SELECT count(*) FROM metrics_rollup.daily_queue) =
+	        (SELECT count(DISTINCT (kind, date_trunc('day', hour_start, 'UTC'))) FROM metrics_rollup.hourly_metrics))}),
+	'0/true', 'r_plain: no day left built, every day of the hourly rows queued');
+is(compare('r_rev', $built), '0/0', 'r_rev: the dumped markers restored after hourly_metrics');
+is($node->safe_psql('r_rev', q{
+	SELECT (SELECT count(*) FROM metrics_rollup.daily_queue) =
+	       (SELECT count(DISTINCT (kind, date_trunc('day', hour_start, 'UTC'))) FROM metrics_rollup.hourly_metrics)}),
+	't', 'r_rev: the restored queue merged into the one the insert trigger filled');
 # Loading every mark a second time (as a restore after raw_metrics does)
 # merges into the existing marks instead of failing on the primary key.
 $node->safe_psql('r_dt', 'INSERT INTO metrics_rollup.rollup_dirty SELECT * FROM metrics_rollup.rollup_dirty');
@@ -196,6 +221,10 @@ SELECT hours_processed || '/' || rollup_rows_written FROM metrics_rollup.run_rol
 		"$db: a second run_rollup finds nothing to do");
 	is($node->safe_psql($db, 'SELECT count(*) FROM metrics_rollup.rollup_dirty'), '0',
 		"$db: no mark left");
+	is(compare($db, $daily) . ' ' . compare($db, $built), '0/0 0/0',
+		"$db: daily rows and built days identical to the source's after rollup");
+	is(compare($db, 'SELECT * FROM metrics_rollup.aggregate(\'tool\')'), '0/0',
+		"$db: aggregate() gives the source's answer");
 }
 
 # The raw rows of a restored database roll up into the same hourly figures

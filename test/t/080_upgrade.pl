@@ -92,11 +92,46 @@ is_deeply(\@upgraded, \@fresh, 'and in the same order (columns, arguments)');
 # --- the data survived and still answers the same ------------------------------
 is($node->safe_psql('upgraded', $counts_sql), $counts_before, 'every row kept');
 is($node->safe_psql('upgraded', $answer_sql), $before, 'aggregate() gives the same answer');
+# the update queued every (kind, UTC day) of the hourly rows, built none yet
+is($node->safe_psql('upgraded', q{
+	SELECT (SELECT count(*) FROM metrics_rollup.daily_queue) || '/' ||
+	       (SELECT count(DISTINCT date_trunc('day', hour_start, 'UTC')) FROM metrics_rollup.hourly_metrics) || '/' ||
+	       (SELECT count(*) FROM metrics_rollup.daily_built)}) =~ s/^(\d+)\/\1\/0$/ok/r, 'ok',
+	'the update queued every day of the hourly rows and built none');
 $node->safe_psql('upgraded', 'SELECT count(*) FROM metrics_rollup.run_rollup()');
 is($node->safe_psql('upgraded', $answer_sql), $before,
 	'and again after the pending hour is rolled up by the new version');
 is($node->safe_psql('upgraded', q{
 	SELECT count(*) FROM metrics_rollup.rollup_dirty}), '0', 'nothing left dirty');
+# the first rollup built every ended day; only a day not over yet stays queued
+my $days = $node->safe_psql('upgraded', q{
+	SELECT (SELECT count(*) FROM metrics_rollup.daily_built) || '/' ||
+	       (SELECT count(*) FROM metrics_rollup.daily_queue WHERE day_start + interval '24 hours' <= now()) || '/' ||
+	       (SELECT count(DISTINCT date_trunc('day', hour_start, 'UTC')) FROM metrics_rollup.hourly_metrics
+	         WHERE hour_start < date_trunc('day', now(), 'UTC'))});
+like($days, qr/^([1-9]\d*)\/0\/\1$/, "the first rollup after the update built every ended day ($days)");
+# over the built days aggregate() reads daily rows: same answer as the
+# hourly rows give (sums, sketches merged)
+my $days_sql = q{
+	SELECT a.entity_id, a.total_count, a.success_count, a.min_response_time, a.max_response_time,
+	       a.avg_response_time, a.p99_response_time
+	  FROM (SELECT min(day_start) AS lo, max(day_start) + interval '24 hours' AS hi
+	          FROM metrics_rollup.daily_built) b,
+	       metrics_rollup.aggregate('tool', NULL, b.lo, b.hi) a
+	 ORDER BY 1};
+my $by_hours_sql = q{
+	SELECT h.entity_id, sum(h.total_count), sum(h.success_count), min(h.min_response_time),
+	       max(h.max_response_time), (sum(h.sum_response_time) / sum(h.total_count))::float8,
+	       metrics_rollup.sketch_quantile(metrics_rollup.sketch_merge(h.sketch), 0.99)
+	  FROM (SELECT min(day_start) AS lo, max(day_start) + interval '24 hours' AS hi
+	          FROM metrics_rollup.daily_built) b
+	  JOIN metrics_rollup.hourly_metrics h ON h.hour_start >= b.lo AND h.hour_start < b.hi
+	 WHERE h.kind = 'tool'
+	 GROUP BY 1 ORDER BY 1};
+my $by_days = $node->safe_psql('upgraded', $days_sql);
+like($by_days, qr/^e0\|/, 'aggregate() over the built days answers');
+is($by_days, $node->safe_psql('upgraded', $by_hours_sql),
+	'aggregate() over the built days equals the merge of their hourly rows');
 
 $node->stop;
 done_testing();

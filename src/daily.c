@@ -1,0 +1,230 @@
+/*-------------------------------------------------------------------------
+ *
+ * daily.c
+ *	  The daily level: builds metrics_rollup.daily_metrics from
+ *	  metrics_rollup.hourly_metrics, one whole (kind, UTC day) at a time.
+ *
+ * Owns: daily_build(), which empties daily_queue of the (kind, day)s that
+ * are ready, replacing each one's daily rows by a GROUP BY over its hourly
+ * rows and setting its daily_built marker.  The invalidation side (the
+ * triggers on hourly_metrics that delete markers and queue days) and the
+ * reading side (query_aggregate()) live in the extension script's "daily"
+ * and "queries" sections, which also state the counting rule.
+ *
+ * Ready means: the day has ended (day_start + 24 hours <= now()), no
+ * rollup_dirty mark of the kind lies inside it (every hourly row then
+ * equals archived (+) raw of its hour) and no daily_holes row of the kind
+ * does (an hour with raw rows but no hourly row: not buildable from hourly
+ * rows).  Days that are not ready stay queued for a later run.
+ *
+ * Locking: the caller holds the runner lock (job_runner_lock(), which keeps
+ * rollup and cleanup out).  Before reading hourly rows this takes SHARE on
+ * hourly_metrics until the end of the transaction: writers of hourly rows
+ * (the archive trigger of a user's DELETE on raw_metrics, a user's DML)
+ * wait, so none can change a day between its read and its marker.  SHARE
+ * does not block the flush (raw_metrics and rollup_dirty only).
+ *
+ * Versions: a 1.0 installation running this library has no daily tables;
+ * daily_build() then does nothing (checked at every call: one catalog
+ * lookup).
+ *
+ * Must never: touch raw_metrics; write hourly_metrics; build SQL from
+ * values (everything is passed as parameters).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "daily.h"
+
+/* The ready (kind, day)s, oldest first; $1 how many at most (NULL: all). */
+static const char *const daily_ready_sql =
+"SELECT q.kind, q.day_start FROM metrics_rollup.daily_queue q"
+" WHERE q.day_start + interval '24 hours' <= pg_catalog.now()"
+"   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
+"                    WHERE d.hour_start >= q.day_start"
+"                      AND d.hour_start < q.day_start + interval '24 hours'"
+"                      AND d.kind = q.kind)"
+"   AND NOT EXISTS (SELECT FROM metrics_rollup.daily_holes h"
+"                    WHERE h.kind = q.kind AND h.hour_start >= q.day_start"
+"                      AND h.hour_start < q.day_start + interval '24 hours')"
+" ORDER BY q.day_start, q.kind LIMIT $1";
+
+static const char *const daily_lock_sql =
+"LOCK TABLE metrics_rollup.hourly_metrics IN SHARE MODE";
+
+/* $1 kind, $2 day_start */
+static const char *const daily_clear_sql =
+"DELETE FROM metrics_rollup.daily_metrics WHERE kind = $1 AND day_start = $2";
+
+/*
+ * The merge of the day's hourly rows per entity; the name is that of the
+ * latest hour that has one, as query_pieces() would pick it.  The day's
+ * rows are read through hourly_metrics_hour_idx: OFFSET 0 keeps the kind
+ * test out of the scan, because the planner (without statistics, e.g. just
+ * after a bulk load) otherwise walks the primary key from the kind on,
+ * skipping entity_id: every hourly row of the kind, for each day.
+ */
+static const char *const daily_insert_sql =
+"INSERT INTO metrics_rollup.daily_metrics"
+"       (kind, entity_id, day_start, entity_name, name_at, total_count, success_count,"
+"        min_response_time, max_response_time, sum_response_time, sketch,"
+"        last_recorded_at, hours_merged)"
+" SELECT h.kind, h.entity_id, $2,"
+"        (pg_catalog.array_agg(h.entity_name ORDER BY h.last_recorded_at DESC)"
+"             FILTER (WHERE h.entity_name IS NOT NULL))[1],"
+"        pg_catalog.max(h.last_recorded_at) FILTER (WHERE h.entity_name IS NOT NULL),"
+"        pg_catalog.sum(h.total_count), pg_catalog.sum(h.success_count),"
+"        pg_catalog.min(h.min_response_time), pg_catalog.max(h.max_response_time),"
+"        pg_catalog.sum(h.sum_response_time), metrics_rollup.query_sketch_merge(h.sketch),"
+"        pg_catalog.max(h.last_recorded_at), pg_catalog.count(*)"
+"   FROM (SELECT * FROM metrics_rollup.hourly_metrics"
+"          WHERE hour_start >= $2 AND hour_start < $2 + interval '24 hours'"
+"         OFFSET 0) h"
+"  WHERE h.kind = $1"
+"  GROUP BY h.kind, h.entity_id"
+" RETURNING hours_merged";
+
+/* $1 kind, $2 day_start, $3 entities, $4 hours, $5 duration */
+static const char *const daily_mark_sql =
+"INSERT INTO metrics_rollup.daily_built AS b"
+"       (kind, day_start, entities, hours, build_duration)"
+" VALUES ($1, $2, $3, $4, $5)"
+" ON CONFLICT (kind, day_start) DO UPDATE SET"
+"       entities = excluded.entities, hours = excluded.hours,"
+"       built_at = excluded.built_at, build_duration = excluded.build_duration";
+
+/* a day without hourly rows: nothing to read, no marker */
+static const char *const daily_unmark_sql =
+"DELETE FROM metrics_rollup.daily_built WHERE kind = $1 AND day_start = $2";
+
+static const char *const daily_dequeue_sql =
+"DELETE FROM metrics_rollup.daily_queue WHERE kind = $1 AND day_start = $2";
+
+static void
+daily_spi_check(int rc, int expected, const char *what)
+{
+	if (rc != expected)
+		elog(ERROR, "SPI failed while %s: %s", what, SPI_result_code_string(rc));
+}
+
+/* Does this database have the daily tables (1.1 and later)? */
+static bool
+daily_tables_exist(void)
+{
+	Oid			nsp = get_namespace_oid("metrics_rollup", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("daily_queue", nsp));
+}
+
+/* Run one of the (kind, day) statements; returns SPI_processed. */
+static uint64
+daily_exec(const char *sql, Datum kind, Datum day, int expected, const char *what)
+{
+	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		args[2] = {kind, day};
+
+	daily_spi_check(SPI_execute_with_args(sql, 2, types, args, NULL, false, 0),
+					expected, what);
+	return SPI_processed;
+}
+
+/* Build one (kind, day); adds to *totals. */
+static void
+daily_build_day(Datum kind, Datum day, DailyTotals *totals)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	int64		entities;
+	int64		hours = 0;
+	bool		isnull;
+
+	daily_exec(daily_clear_sql, kind, day, SPI_OK_DELETE, "clearing a day's daily rows");
+	entities = (int64) daily_exec(daily_insert_sql, kind, day, SPI_OK_INSERT_RETURNING,
+								  "writing a day's daily rows");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		hours += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+
+	if (entities > 0)
+	{
+		Oid			types[5] = {TEXTOID, TIMESTAMPTZOID, INT4OID, INT4OID, INTERVALOID};
+		Datum		args[5];
+		Interval   *duration = palloc0(sizeof(Interval));
+
+		duration->time = GetCurrentTimestamp() - start;
+		args[0] = kind;
+		args[1] = day;
+		args[2] = Int32GetDatum((int32) entities);
+		args[3] = Int32GetDatum((int32) Min(hours, PG_INT32_MAX));
+		args[4] = IntervalPGetDatum(duration);
+		daily_spi_check(SPI_execute_with_args(daily_mark_sql, 5, types, args,
+											  NULL, false, 0),
+						SPI_OK_INSERT, "marking a day built");
+		pfree(duration);
+	}
+	else
+		daily_exec(daily_unmark_sql, kind, day, SPI_OK_DELETE, "unmarking an empty day");
+	daily_exec(daily_dequeue_sql, kind, day, SPI_OK_DELETE, "dequeuing a built day");
+	totals->days++;
+	totals->rows += entities;
+}
+
+/*
+ * The ready (kind, day)s, at most max_days (all when <= 0); leaves them in
+ * SPI_tuptable.
+ */
+static uint64
+daily_ready(int max_days)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum((int64) max_days)};
+	char		nulls[1] = {max_days > 0 ? ' ' : 'n'};
+
+	daily_spi_check(SPI_execute_with_args(daily_ready_sql, 1, types, args, nulls,
+										  false, 0),
+					SPI_OK_SELECT, "listing ready days");
+	return SPI_processed;
+}
+
+int
+daily_build(int max_days, DailyTotals *totals)
+{
+	SPITupleTable *ready;
+	uint64		count;
+
+	if (!daily_tables_exist())
+		return 0;
+	/* the common case, nothing ready, takes no lock */
+	if (daily_ready(1) == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return 0;
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	daily_spi_check(SPI_execute(daily_lock_sql, false, 0), SPI_OK_UTILITY,
+					"locking hourly_metrics");
+	/* a new snapshot, taken after every writer of hourly rows committed */
+	count = daily_ready(max_days);
+	ready = SPI_tuptable;
+	for (uint64 i = 0; i < count; i++)
+	{
+		bool		isnull;
+		Datum		kind = SPI_getbinval(ready->vals[i], ready->tupdesc, 1, &isnull);
+		Datum		day = SPI_getbinval(ready->vals[i], ready->tupdesc, 2, &isnull);
+
+		CHECK_FOR_INTERRUPTS();
+		daily_build_day(kind, day, totals);
+	}
+	SPI_freetuptable(ready);
+	return (int) count;
+}
