@@ -51,6 +51,7 @@
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -141,6 +142,9 @@ static const char *const cleanup_raw_slice_sql =
 /* Groups listed per pass: bounds the plan's memory (~100 bytes a group). */
 #define CLEANUP_GROUPS_PER_PASS 100000
 
+/* work_mem of the listing: its sort holds ~30 bytes per expired row. */
+#define CLEANUP_LISTING_WORK_MEM "128MB"
+
 static const char *const cleanup_hourly_batch_sql =
 "DELETE FROM metrics_rollup.hourly_metrics h"
 " WHERE h.ctid = ANY (ARRAY(SELECT x.ctid FROM metrics_rollup.hourly_metrics x"
@@ -194,13 +198,28 @@ cleanup_raw_list(const CleanupCutoffs *c, RawPlan *plan, MemoryContext cxt)
 	Oid			argtypes[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[3];
 	MemoryContext old;
+	int			nestlevel;
+	int			rc;
 
 	args[0] = TimestampTzGetDatum(c->raw_retention);
 	args[1] = TimestampTzGetDatum(c->raw_rolled_up);
 	args[2] = Int32GetDatum(CLEANUP_GROUPS_PER_PASS);
-	cleanup_spi_check(SPI_execute_with_args(cleanup_raw_groups_sql, 3, argtypes,
-											args, NULL, true, 0),
-					  SPI_OK_SELECT, "listing expired raw rows");
+
+	/*
+	 * The listing reads every expired row once: JIT compilation costs more
+	 * than it saves on it (~0.5 s), and with the default work_mem its sort
+	 * spills to disk.  Both only for this statement, as a function's SET
+	 * clause would do.
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("work_mem", CLEANUP_LISTING_WORK_MEM, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	rc = SPI_execute_with_args(cleanup_raw_groups_sql, 3, argtypes, args,
+							   NULL, true, 0);
+	AtEOXact_GUC(true, nestlevel);
+	cleanup_spi_check(rc, SPI_OK_SELECT, "listing expired raw rows");
 
 	old = MemoryContextSwitchTo(cxt);
 	plan->ngroups = (int) SPI_processed;

@@ -198,8 +198,9 @@ cleanup_archive_check(Oid *argtypes, Datum *args, int64 *rows)
 	updated = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
 	if (groups != updated)
 		return false;
+	/* read_only = false: a new snapshot, which sees the updater's commit */
 	if (SPI_execute_with_args(cleanup_archive_forced_sql, 4, argtypes, args,
-							  NULL, true, 0) != SPI_OK_SELECT)
+							  NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI failed while checking archived groups");
 	return SPI_processed == 1 &&
 		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -214,8 +215,8 @@ cleanup_archive_batch(TimestampTz hour, Datum *kinds, Datum *ids, int n)
 	Datum		args[4];
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	int64		rows = 0;
-	bool		ok;
+	volatile int64 rows = 0;
+	volatile bool ok = false;
 
 	args[0] = TimestampTzGetDatum(hour);
 	args[1] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
@@ -225,8 +226,25 @@ cleanup_archive_batch(TimestampTz hour, Datum *kinds, Datum *ids, int n)
 	/* a subtransaction, so that a batch that raced an UPDATE leaves no trace */
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
-	cleanup_archive_execute(argtypes, args);
-	ok = cleanup_archive_check(argtypes, args, &rows);
+	PG_TRY();
+	{
+		cleanup_archive_execute(argtypes, args);
+		ok = cleanup_archive_check(argtypes, args, (int64 *) &rows);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* an internal subtransaction must not outlive its error */
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 	if (ok)
 		ReleaseCurrentSubTransaction();
 	else
