@@ -18,9 +18,13 @@
  *
  * Batches: one statement lists the expired (hour, kind, entity_id) groups
  * with their row counts, oldest hour first (the BRIN index on recorded_at
- * skips recent blocks); then each batch deletes whole groups of one hour,
- * together at most cleanup_batch_size rows, through the (kind, entity_id,
- * recorded_at) index (a group larger than that goes in slices).  Whole
+ * skips recent blocks), and whether each is rolled up and clean; then each
+ * batch deletes whole groups of one hour, together at most
+ * cleanup_batch_size rows (a group larger than that goes in slices).
+ * Rolled-up, clean groups (the common case: delete_raw_after_rollup) go
+ * through the fast archive of cleanup_archive.c, which sets archived from
+ * the hourly row itself instead of aggregating the deleted rows again; the
+ * others through the DELETE trigger.  Whole
  * groups matter: the DELETE trigger archives the deleted events into their
  * hourly row, so a batch that touched every group of an hour a little (as a
  * walk in heap order would: an hour's entities are interleaved on disk)
@@ -315,6 +319,7 @@ static int64
 cleanup_raw_batch(const CleanupCutoffs *c, RawPlan *plan)
 {
 	RawGroup   *first = &plan->groups[plan->next];
+	bool		all = first->hour < c->raw_retention;
 	int64		rows = first->rows;
 	int			end = plan->next + 1;
 	Datum	   *kinds;
@@ -341,8 +346,10 @@ cleanup_raw_batch(const CleanupCutoffs *c, RawPlan *plan)
 		deleted = cleanup_archive_batch(first->hour, kinds, ids, n);
 	/* not rolled up, a 1.0 installation, or the fast archive backed out */
 	if (deleted < 0)
-		deleted = cleanup_raw_delete(first->hour, first->hour < c->raw_retention,
-									 kinds, ids, n);
+		deleted = cleanup_raw_delete(first->hour, all, kinds, ids, n);
+	/* past retention, groups that turned dirty since the listing go too */
+	else if (all && deleted < rows)
+		deleted += cleanup_raw_delete(first->hour, all, kinds, ids, n);
 	plan->next = end;
 	pfree(kinds);
 	pfree(ids);

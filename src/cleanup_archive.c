@@ -228,8 +228,11 @@ cleanup_archive_batch(TimestampTz hour, Datum *kinds, Datum *ids, int n)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
+		int64		got = 0;
+
 		cleanup_archive_execute(argtypes, args);
-		ok = cleanup_archive_check(argtypes, args, (int64 *) &rows);
+		ok = cleanup_archive_check(argtypes, args, &got);
+		rows = got;
 	}
 	PG_CATCH();
 	{
