@@ -17,6 +17,7 @@ OBJS = \
 	src/rollup_agg.o \
 	src/job.o \
 	src/cleanup.o \
+	src/cleanup_archive.o \
 	src/live.o \
 	src/security.o \
 	src/jobstate.o \

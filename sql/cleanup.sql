@@ -123,6 +123,106 @@ SELECT count(*) AS kept_rows FROM metrics_rollup.raw_metrics WHERE entity_id = '
 ALTER SYSTEM RESET metrics_rollup.delete_raw_after_rollup;
 SELECT pg_reload_conf();
 
+-- 7. Fast archive: the raw rows of rolled-up, clean hours go without being
+--    aggregated again.  The hourly row keeps every figure byte for byte,
+--    archived becomes exactly what the DELETE trigger would have computed,
+--    no hour turns dirty and aggregate() answers the same.
+TRUNCATE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;
+INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, entity_name, recorded_at, response_time, success)
+SELECT 'tool', 'fast' || (g % 3), CASE WHEN g % 4 = 0 THEN 'name ' || (g % 7) END,
+       h0 - interval '5 hours' + (g / 3 % 3) * interval '1 hour' + (g * 7 % 3600) * interval '1 second',
+       (g * 37 % 1000) / 100.0, g % 6 <> 0
+  FROM h, generate_series(1, 900) g;
+-- fast2's middle hour lost raw rows before its rollup: it has an archived part
+DELETE FROM metrics_rollup.raw_metrics USING h
+ WHERE entity_id = 'fast2' AND recorded_at >= h0 - interval '4 hours'
+   AND recorded_at < h0 - interval '4 hours' + interval '20 minutes';
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT count(*) AS hours_with_archived_part FROM metrics_rollup.hourly_metrics WHERE NOT raw_complete;
+CREATE TEMP TABLE fast_before AS
+SELECT h.kind, h.entity_id, h.hour_start, h.updated_at,
+       ROW(h.kind, h.entity_id, h.entity_name, h.hour_start, h.total_count, h.success_count,
+           h.failure_count, h.min_response_time, h.max_response_time, h.avg_response_time,
+           h.p50_response_time, h.p95_response_time, h.p99_response_time,
+           metrics_rollup.sketch_to_bytea(h.sketch), h.created_at, h.sum_response_time,
+           h.last_recorded_at, h.percentiles_exact)::text AS figures,
+       metrics_rollup.rollup_stats_merge(h.archived,
+         (SELECT metrics_rollup.rollup_agg(r.response_time, r.success, r.recorded_at, r.entity_name)
+            FROM metrics_rollup.raw_metrics r
+           WHERE r.kind = h.kind AND r.entity_id = h.entity_id
+             AND r.recorded_at >= h.hour_start AND r.recorded_at < h.hour_start + interval '1 hour'))::text
+         AS expected_archived
+  FROM metrics_rollup.hourly_metrics h;
+CREATE TEMP TABLE agg_before AS SELECT * FROM metrics_rollup.aggregate('tool');
+UPDATE cleanup_batches SET n = 0;
+SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
+SELECT n AS delete_statements FROM cleanup_batches;
+SELECT count(*) AS raw_rows_left FROM metrics_rollup.raw_metrics;
+SELECT count(*) AS hours,
+       count(*) FILTER (WHERE a.figures = b.figures) AS figures_unchanged,
+       count(*) FILTER (WHERE (h.archived)::text = b.expected_archived) AS archived_as_trigger_would,
+       count(*) FILTER (WHERE h.updated_at > b.updated_at) AS updated_at_moved
+  FROM fast_before b
+  JOIN metrics_rollup.hourly_metrics h USING (kind, entity_id, hour_start)
+  CROSS JOIN LATERAL (
+       SELECT ROW(h.kind, h.entity_id, h.entity_name, h.hour_start, h.total_count, h.success_count,
+                  h.failure_count, h.min_response_time, h.max_response_time, h.avg_response_time,
+                  h.p50_response_time, h.p95_response_time, h.p99_response_time,
+                  metrics_rollup.sketch_to_bytea(h.sketch), h.created_at, h.sum_response_time,
+                  h.last_recorded_at, h.percentiles_exact)::text AS figures) a;
+-- the names survive with the time they were seen
+SELECT entity_id, hour_start - h0 AS age, (archived).entity_name, (archived).name_at - h0 AS name_age
+  FROM metrics_rollup.hourly_metrics, h ORDER BY 1, 2;
+SELECT count(*) AS dirty_marks FROM metrics_rollup.rollup_dirty;
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT count(*) AS answers_differing
+  FROM ((TABLE agg_before EXCEPT ALL SELECT * FROM metrics_rollup.aggregate('tool'))
+        UNION ALL
+        (SELECT * FROM metrics_rollup.aggregate('tool') EXCEPT ALL TABLE agg_before)) d;
+SELECT metrics_rollup.cleanup_archive_suppressed() AS suppressed_outside_cleanup;
+
+-- 8. A failing batch never leaves the trigger's aggregation switched off: an
+--    ERROR inside the fast archive statement, then a user's DELETE in the
+--    same session still archives and marks its hour.
+TRUNCATE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;
+SELECT pg_temp.send('poison', h0 - interval '3 hours', 5),
+       pg_temp.send('victim', h0 - interval '3 hours', 5),
+       pg_temp.send('mine', h0, 4)
+  FROM h;
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+CREATE FUNCTION poison_row() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN IF OLD.entity_id = 'poison' THEN RAISE EXCEPTION 'poisoned batch'; END IF; RETURN OLD; END $$;
+CREATE TRIGGER poison_row BEFORE DELETE ON metrics_rollup.raw_metrics
+  FOR EACH ROW EXECUTE FUNCTION poison_row();
+\set VERBOSITY terse
+SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
+\set VERBOSITY default
+DROP TRIGGER poison_row ON metrics_rollup.raw_metrics;
+DROP FUNCTION poison_row();
+SELECT metrics_rollup.cleanup_archive_suppressed() AS suppressed_after_error;
+DELETE FROM metrics_rollup.raw_metrics WHERE entity_id = 'mine';
+SELECT entity_id, total_count, (archived).total_count AS archived_count
+  FROM metrics_rollup.hourly_metrics ORDER BY 1;
+SELECT entity_id, hour_start - h0 AS age FROM metrics_rollup.rollup_dirty, h ORDER BY 1;
+
+-- 9. A DELETE nested in a user's trigger during the fast archive is not
+--    cleanup's own statement: it archives as usual.
+TRUNCATE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;
+SELECT pg_temp.send('cascade', h0 - interval '3 hours', 3),
+       pg_temp.send('nested', h0, 6)
+  FROM h;
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+CREATE FUNCTION cascade_row() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN DELETE FROM metrics_rollup.raw_metrics WHERE entity_id = 'nested'; RETURN NULL; END $$;
+CREATE TRIGGER cascade_row AFTER DELETE ON metrics_rollup.raw_metrics
+  FOR EACH ROW WHEN (OLD.entity_id = 'cascade') EXECUTE FUNCTION cascade_row();
+SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
+DROP TRIGGER cascade_row ON metrics_rollup.raw_metrics;
+DROP FUNCTION cascade_row();
+SELECT entity_id, total_count, (archived).total_count AS archived_count, raw_complete
+  FROM metrics_rollup.hourly_metrics ORDER BY 1;
+SELECT entity_id, hour_start - h0 AS age FROM metrics_rollup.rollup_dirty, h ORDER BY 1;
+
 -- leave the shared database as we found it
 DROP TRIGGER count_batch ON metrics_rollup.raw_metrics;
 DROP FUNCTION count_batch();

@@ -18,9 +18,13 @@
  *
  * Batches: one statement lists the expired (hour, kind, entity_id) groups
  * with their row counts, oldest hour first (the BRIN index on recorded_at
- * skips recent blocks); then each batch deletes whole groups of one hour,
- * together at most cleanup_batch_size rows, through the (kind, entity_id,
- * recorded_at) index (a group larger than that goes in slices).  Whole
+ * skips recent blocks), and whether each is rolled up and clean; then each
+ * batch deletes whole groups of one hour, together at most
+ * cleanup_batch_size rows (a group larger than that goes in slices).
+ * Rolled-up, clean groups (the common case: delete_raw_after_rollup) go
+ * through the fast archive of cleanup_archive.c, which sets archived from
+ * the hourly row itself instead of aggregating the deleted rows again; the
+ * others through the DELETE trigger.  Whole
  * groups matter: the DELETE trigger archives the deleted events into their
  * hourly row, so a batch that touched every group of an hour a little (as a
  * walk in heap order would: an hour's entities are interleaved on disk)
@@ -51,10 +55,12 @@
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "cleanup.h"
+#include "cleanup_archive.h"
 #include "guc.h"
 #include "job.h"
 
@@ -73,6 +79,7 @@ typedef struct RawGroup
 	Datum		kind;			/* text, in the plan's memory context */
 	Datum		entity_id;		/* text */
 	int64		rows;			/* rows counted when listed */
+	bool		fast;			/* rolled up and clean when listed */
 } RawGroup;
 
 /* The groups of one listing pass, consumed batch by batch. */
@@ -90,18 +97,25 @@ PG_FUNCTION_INFO_V1(cleanup_run_sql);
  * The groups with expired raw rows, oldest hour first: everything before
  * the retention cutoff ($1), and the groups without a dirty mark before the
  * rolled-up cutoff ($2).  The recorded_at bound lets the BRIN index skip
- * recent blocks.
+ * recent blocks.  The fifth column: the group is rolled up and clean (its
+ * rows can go through the fast archive); within an hour those come last.
  */
 static const char *const cleanup_raw_groups_sql =
-"SELECT t.h, r.kind, r.entity_id, pg_catalog.count(*)"
-"  FROM metrics_rollup.raw_metrics r,"
-"       LATERAL (SELECT pg_catalog.date_trunc('hour', r.recorded_at, 'UTC') AS h) t"
-" WHERE r.recorded_at < GREATEST($1, $2)"
-"   AND (r.recorded_at < $1"
-"        OR NOT EXISTS (SELECT 1 FROM metrics_rollup.rollup_dirty d"
-"                        WHERE d.kind = r.kind AND d.entity_id = r.entity_id"
-"                          AND d.hour_start = t.h))"
-" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT $3";
+"SELECT g.h, g.kind, g.entity_id, g.n,"
+"       EXISTS (SELECT FROM metrics_rollup.hourly_metrics x"
+"                WHERE x.kind = g.kind AND x.entity_id = g.entity_id AND x.hour_start = g.h)"
+"       AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
+"                        WHERE d.kind = g.kind AND d.entity_id = g.entity_id AND d.hour_start = g.h)"
+"  FROM (SELECT t.h, r.kind, r.entity_id, pg_catalog.count(*) AS n"
+"          FROM metrics_rollup.raw_metrics r,"
+"               LATERAL (SELECT pg_catalog.date_trunc('hour', r.recorded_at, 'UTC') AS h) t"
+"         WHERE r.recorded_at < GREATEST($1, $2)"
+"           AND (r.recorded_at < $1"
+"                OR NOT EXISTS (SELECT 1 FROM metrics_rollup.rollup_dirty d"
+"                                WHERE d.kind = r.kind AND d.entity_id = r.entity_id"
+"                                  AND d.hour_start = t.h))"
+"         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT $3) g"
+" ORDER BY 1, 5, 2, 3";
 
 /*
  * One batch: the rows of several groups of one hour ($1 .. $2), found
@@ -131,6 +145,9 @@ static const char *const cleanup_raw_slice_sql =
 
 /* Groups listed per pass: bounds the plan's memory (~100 bytes a group). */
 #define CLEANUP_GROUPS_PER_PASS 100000
+
+/* work_mem of the listing: its sort holds ~30 bytes per expired row. */
+#define CLEANUP_LISTING_WORK_MEM "128MB"
 
 static const char *const cleanup_hourly_batch_sql =
 "DELETE FROM metrics_rollup.hourly_metrics h"
@@ -185,13 +202,28 @@ cleanup_raw_list(const CleanupCutoffs *c, RawPlan *plan, MemoryContext cxt)
 	Oid			argtypes[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[3];
 	MemoryContext old;
+	int			nestlevel;
+	int			rc;
 
 	args[0] = TimestampTzGetDatum(c->raw_retention);
 	args[1] = TimestampTzGetDatum(c->raw_rolled_up);
 	args[2] = Int32GetDatum(CLEANUP_GROUPS_PER_PASS);
-	cleanup_spi_check(SPI_execute_with_args(cleanup_raw_groups_sql, 3, argtypes,
-											args, NULL, true, 0),
-					  SPI_OK_SELECT, "listing expired raw rows");
+
+	/*
+	 * The listing reads every expired row once: JIT compilation costs more
+	 * than it saves on it (~0.5 s), and with the default work_mem its sort
+	 * spills to disk.  Both only for this statement, as a function's SET
+	 * clause would do.
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("work_mem", CLEANUP_LISTING_WORK_MEM, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	rc = SPI_execute_with_args(cleanup_raw_groups_sql, 3, argtypes, args,
+							   NULL, true, 0);
+	AtEOXact_GUC(true, nestlevel);
+	cleanup_spi_check(rc, SPI_OK_SELECT, "listing expired raw rows");
 
 	old = MemoryContextSwitchTo(cxt);
 	plan->ngroups = (int) SPI_processed;
@@ -209,6 +241,7 @@ cleanup_raw_list(const CleanupCutoffs *c, RawPlan *plan, MemoryContext cxt)
 		g->kind = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(tuple, desc, 2, &isnull)));
 		g->entity_id = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(tuple, desc, 3, &isnull)));
 		g->rows = DatumGetInt64(SPI_getbinval(tuple, desc, 4, &isnull));
+		g->fast = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
@@ -234,11 +267,53 @@ cleanup_raw_slice(const RawGroup *g, bool all)
 	return (int64) SPI_processed;
 }
 
+/* The ordinary batch: the trigger archives what the DELETE removes. */
+static int64
+cleanup_raw_delete(TimestampTz hour, bool all, Datum *kinds, Datum *ids, int n)
+{
+	Oid			argtypes[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID,
+	TEXTARRAYOID, BOOLOID};
+	Datum		args[5];
+
+	args[0] = TimestampTzGetDatum(hour);
+	args[1] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
+	args[2] = PointerGetDatum(construct_array(kinds, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[4] = BoolGetDatum(all);
+	cleanup_spi_check(SPI_execute_with_args(cleanup_raw_batch_sql, 5, argtypes,
+											args, NULL, false, 0),
+					  SPI_OK_DELETE, "deleting expired raw rows");
+	return (int64) SPI_processed;
+}
+
+/* A group too large for one batch: its next slice, the ordinary way. */
+static int64
+cleanup_raw_next_slice(const CleanupCutoffs *c, RawPlan *plan)
+{
+	RawGroup   *g = &plan->groups[plan->next];
+	int64		deleted;
+
+	/*
+	 * The first slice's DELETE marks the group dirty (the trigger archives
+	 * what it deleted), which would stop the later slices.  The group was
+	 * rolled up when listed and deleted events stay counted, so the rest of
+	 * it goes too.
+	 */
+	deleted = cleanup_raw_slice(g, g->hour < c->raw_retention || plan->slicing);
+	plan->slicing = true;
+	if (deleted < mr_cleanup_batch_size)
+	{
+		plan->next++;
+		plan->slicing = false;
+	}
+	return deleted;
+}
+
 /*
- * One batch of raw_metrics: the next groups of one hour holding at most
- * cleanup_batch_size rows together (or a slice of one larger group).  Each
- * group's rows go in one statement, so the DELETE trigger archives every
- * group once per run instead of once per batch touching it.
+ * One batch of raw_metrics: the next groups of one hour, all fast or all
+ * not, holding at most cleanup_batch_size rows together (or a slice of one
+ * larger group).  Each group's rows go in one statement, so its hourly row
+ * is written once per run instead of once per batch touching it.
  */
 static int64
 cleanup_raw_batch(const CleanupCutoffs *c, RawPlan *plan)
@@ -247,32 +322,15 @@ cleanup_raw_batch(const CleanupCutoffs *c, RawPlan *plan)
 	bool		all = first->hour < c->raw_retention;
 	int64		rows = first->rows;
 	int			end = plan->next + 1;
-	Oid			argtypes[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID,
-	TEXTARRAYOID, BOOLOID};
-	Datum		args[5];
 	Datum	   *kinds;
 	Datum	   *ids;
+	int64		deleted = -1;
 	int			n;
 
 	if (first->rows > mr_cleanup_batch_size)
-	{
-		/*
-		 * The first slice's DELETE marks the group dirty (the trigger archives
-		 * what it deleted), which would stop the later slices.  The group was
-		 * rolled up when listed and deleted events stay counted, so the rest
-		 * of it goes too.
-		 */
-		int64		deleted = cleanup_raw_slice(first, all || plan->slicing);
-
-		plan->slicing = true;
-		if (deleted < mr_cleanup_batch_size)
-		{
-			plan->next++;
-			plan->slicing = false;
-		}
-		return deleted;
-	}
+		return cleanup_raw_next_slice(c, plan);
 	while (end < plan->ngroups && plan->groups[end].hour == first->hour &&
+		   plan->groups[end].fast == first->fast &&
 		   rows + plan->groups[end].rows <= mr_cleanup_batch_size)
 		rows += plan->groups[end++].rows;
 
@@ -284,16 +342,18 @@ cleanup_raw_batch(const CleanupCutoffs *c, RawPlan *plan)
 		kinds[i] = plan->groups[plan->next + i].kind;
 		ids[i] = plan->groups[plan->next + i].entity_id;
 	}
-	args[0] = TimestampTzGetDatum(first->hour);
-	args[1] = TimestampTzGetDatum(first->hour + USECS_PER_HOUR);
-	args[2] = PointerGetDatum(construct_array(kinds, n, TEXTOID, -1, false, TYPALIGN_INT));
-	args[3] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
-	args[4] = BoolGetDatum(all);
-	cleanup_spi_check(SPI_execute_with_args(cleanup_raw_batch_sql, 5, argtypes,
-											args, NULL, false, 0),
-					  SPI_OK_DELETE, "deleting expired raw rows");
+	if (first->fast && cleanup_archive_available())
+		deleted = cleanup_archive_batch(first->hour, kinds, ids, n);
+	/* not rolled up, a 1.0 installation, or the fast archive backed out */
+	if (deleted < 0)
+		deleted = cleanup_raw_delete(first->hour, all, kinds, ids, n);
+	/* past retention, groups that turned dirty since the listing go too */
+	else if (all && deleted < rows)
+		deleted += cleanup_raw_delete(first->hour, all, kinds, ids, n);
 	plan->next = end;
-	return (int64) SPI_processed;
+	pfree(kinds);
+	pfree(ids);
+	return deleted;
 }
 
 /* One batch of hourly_metrics.  Returns rows deleted. */

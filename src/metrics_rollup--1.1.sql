@@ -497,10 +497,16 @@ CREATE TRIGGER rollup_mark_updated
 -- Deleted events move into hourly_metrics.archived in the deleting
 -- transaction.  A group with no hourly row yet gets one counting exactly the
 -- deleted events; an existing row keeps its figures until the next rollup
--- recomputes them as archived (+) remaining raw rows.
+-- recomputes them as archived (+) remaining raw rows.  The one exception is
+-- cleanup's own fast archive (src/cleanup_archive.c): its statement has
+-- already set archived of every group it emptied, and only its own triggers
+-- see cleanup_archive_suppressed() true.
 CREATE FUNCTION metrics_rollup.rollup_archive_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF metrics_rollup.cleanup_archive_suppressed() THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO metrics_rollup.hourly_metrics AS h
            (kind, entity_id, entity_name, hour_start, total_count, success_count, failure_count,
             min_response_time, max_response_time, avg_response_time,
@@ -527,7 +533,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION metrics_rollup.rollup_archive_deleted() IS
-  'Statement trigger on raw_metrics: deleted events are added to their hourly row''s archived summary (created if missing) and the group is marked dirty.';
+  'Statement trigger on raw_metrics: deleted events are added to their hourly row''s archived summary (created if missing) and the group is marked dirty; skipped only inside run_cleanup()''s fast archive, which has set archived itself.';
 
 CREATE TRIGGER rollup_archive_deleted
     AFTER DELETE ON metrics_rollup.raw_metrics
@@ -554,6 +560,11 @@ RETURNS TABLE(relation text, rows_deleted bigint, duration interval)
 AS 'MODULE_PATHNAME', 'cleanup_run_sql' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION metrics_rollup.run_cleanup() IS
   'Deletes expired rows: raw rows older than retention_days, raw rows of rolled-up hours past delete_raw_after_rollup_hours and the late-data window, hourly rows older than rollup_retention_days. Batches of cleanup_batch_size rows; in the caller''s transaction (the worker commits per batch). Deleted raw events stay counted in their hourly row.';
+
+CREATE FUNCTION metrics_rollup.cleanup_archive_suppressed() RETURNS boolean
+AS 'MODULE_PATHNAME', 'cleanup_archive_suppressed_sql' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION metrics_rollup.cleanup_archive_suppressed() IS
+  'True only inside the triggers of run_cleanup()''s fast archive statement (a backend-local flag that only the C code of cleanup sets): rollup_archive_deleted then skips its aggregation, the statement having set archived itself. No setting or function can turn it on.';
 
 -------------------------------------------------------------------------------
 -- Live statistics: live_stats, classify(), live_info() (src/live.c)

@@ -61,6 +61,15 @@ my $answer_sql = q{
 	SELECT a.*
 	  FROM metrics_rollup.aggregate('tool') a
 	 ORDER BY entity_id};
+
+# The new library serves a 1.0 installation: its cleanup must not take the
+# fast archive (the 1.0 trigger would archive the deleted rows a second time).
+my $before_cleanup = $node->safe_psql('upgraded', $answer_sql);
+cmp_ok($node->safe_psql('upgraded', q{
+	SELECT rows_deleted FROM metrics_rollup.run_cleanup() WHERE relation LIKE '%raw_metrics'}),
+	'>', 0, 'run_cleanup() on 1.0 deletes rolled-up raw rows');
+is($node->safe_psql('upgraded', $answer_sql), $before_cleanup,
+	'and aggregate() gives the same answer after it (each event counted once)');
 my $before = $node->safe_psql('upgraded', $answer_sql);
 my $counts_sql = q{
 	SELECT (SELECT count(*) FROM metrics_rollup.raw_metrics) || ' ' ||
