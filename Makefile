@@ -49,6 +49,12 @@ include $(PGXS)
 
 EXTRA_CLEAN = tmp_regress
 
+# Every object depends on every header of ours: PGXS tracks header
+# dependencies only on servers configured with --enable-depend (Debian's is
+# not), and a struct that grows in a header must never meet an object built
+# against its old layout.
+$(OBJS): $(wildcard src/*.h)
+
 # Static analysis (not part of the default build): cppcheck and clang-tidy
 # over src/*.c with the server's include paths; any finding fails.  The
 # configuration is checked in: .clang-tidy and test/lint/.
