@@ -86,6 +86,10 @@ SELECT format('%s days, %s daily rows, run_rollup() took %s',
 SQL
 )"
 q -c "VACUUM ANALYZE metrics_rollup.daily_metrics, metrics_rollup.daily_built" >/dev/null
+# warm the daily level as the hourly table was warmed above (VACUUM reads
+# through a small ring and leaves little in shared_buffers): both sides of
+# every comparison then read from shared_buffers
+q -c "SELECT count(*), sum(pg_column_size(sketch)) FROM metrics_rollup.daily_metrics" >/dev/null
 echo "hourly rows $(q -c 'SELECT count(*) FROM metrics_rollup.hourly_metrics'), raw rows $(q -c 'SELECT count(*) FROM metrics_rollup.raw_metrics'), dirty groups $(q -c 'SELECT count(*) FROM metrics_rollup.rollup_dirty'), hourly size $(q -c "SELECT pg_size_pretty(pg_total_relation_size('metrics_rollup.hourly_metrics'))")"
 
 # Per-call latencies (ms) of query $3 run $2 times in a plpgsql loop (PERFORM
