@@ -48,6 +48,7 @@
 #include "utils/timestamp.h"
 
 #include "cleanup_archive.h"
+#include "job.h"
 
 /*
  * pg_trigger_depth() of the triggers fired by the fast archive statement
@@ -104,10 +105,6 @@ static const char *const cleanup_archive_forced_sql =
 "                   ON d.kind = l.kind AND d.entity_id = l.entity_id AND d.hour_start = $1"
 "                WHERE d.force)";
 
-static const char *const cleanup_archive_version_sql =
-"SELECT e.extversion OPERATOR(pg_catalog.<>) '1.0'"
-"  FROM pg_catalog.pg_extension e WHERE e.extname = 'metrics_rollup'";
-
 /* Clear the flag at the end of every (sub)transaction, whatever happened. */
 static void
 cleanup_archive_xact_callback(XactEvent event, void *arg)
@@ -140,18 +137,11 @@ cleanup_archive_suppressed_sql(PG_FUNCTION_ARGS)
 				   cleanup_archive_trigger_depth() == cleanup_archive_depth);
 }
 
+/* A 1.0 installation's trigger does not ask for the flag: no fast path there. */
 bool
 cleanup_archive_available(void)
 {
-	bool		isnull;
-	Datum		v;
-
-	if (SPI_execute(cleanup_archive_version_sql, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "SPI failed while reading the extension version");
-	if (SPI_processed != 1)
-		return false;
-	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return !isnull && DatumGetBool(v);
+	return job_schema_1_1();
 }
 
 /* Run the fast statement with the trigger's aggregation suppressed. */

@@ -12,7 +12,8 @@
 
 /*
  * Does the installed SQL support the fast archive (its DELETE trigger asks
- * cleanup_archive_suppressed())?  False for a 1.0 installation.  Needs SPI.
+ * cleanup_archive_suppressed())?  False for a 1.0 installation.  Inside a
+ * transaction.
  */
 extern bool cleanup_archive_available(void);
 

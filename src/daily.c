@@ -25,8 +25,8 @@
  * does not block the flush (raw_metrics and rollup_dirty only).
  *
  * Versions: a 1.0 installation running this library has no daily tables;
- * daily_build() then does nothing (checked at every call: one catalog
- * lookup).
+ * daily_build() then does nothing (job_schema_1_1(), checked at every call:
+ * two catalog lookups).
  *
  * Must never: touch raw_metrics; write hourly_metrics; build SQL from
  * values (everything is passed as parameters).
@@ -35,15 +35,14 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "daily.h"
+#include "job.h"
 
 /* The ready (kind, day)s, oldest first; $1 how many at most (NULL: all). */
 static const char *const daily_ready_sql =
@@ -114,15 +113,6 @@ daily_spi_check(int rc, int expected, const char *what)
 {
 	if (rc != expected)
 		elog(ERROR, "SPI failed while %s: %s", what, SPI_result_code_string(rc));
-}
-
-/* Does this database have the daily tables (1.1 and later)? */
-static bool
-daily_tables_exist(void)
-{
-	Oid			nsp = get_namespace_oid("metrics_rollup", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("daily_queue", nsp));
 }
 
 /* Run one of the (kind, day) statements; returns SPI_processed. */
@@ -201,7 +191,7 @@ daily_build(int max_days, DailyTotals *totals)
 	SPITupleTable *ready;
 	uint64		count;
 
-	if (!daily_tables_exist())
+	if (!job_schema_1_1())
 		return 0;
 	/* the common case, nothing ready, takes no lock */
 	if (daily_ready(1) == 0)
