@@ -26,8 +26,8 @@ OBJS = \
 	src/query.o \
 	src/daily.o
 
-DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.1.sql \
-	src/metrics_rollup--1.0--1.1.sql
+DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.0--1.1.sql \
+	src/metrics_rollup--1.1--1.2.sql
 PGFILEDESC = "metrics_rollup - metric ingest, hourly rollups and percentile sketches"
 
 # Our own files build warning-free with -Wall -Wextra -Werror.  PostgreSQL's

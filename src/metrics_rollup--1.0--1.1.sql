@@ -3,10 +3,10 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION metrics_rollup UPDATE TO '1.1'" to load this file. \quit
 
--- Each change of metrics_rollup--1.1.sql, applied to a 1.0 installation with
--- its data in place.  test/t/080_upgrade.pl compares the result with a fresh
--- 1.1 install, object by object (definitions, comments, privileges, columns
--- in order), so a change made in one file and not the other fails the tests.
+-- What 1.1 added to 1.0, applied to an installation with its data in place.
+-- A fresh install runs metrics_rollup--1.0.sql and then every update script
+-- in turn (PostgreSQL chains them), so there is no second copy to keep in
+-- step.  Shipped scripts never change: new objects go into the next update.
 
 -------------------------------------------------------------------------------
 -- Daily level: daily_metrics and its bookkeeping (src/daily.c)

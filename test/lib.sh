@@ -3,7 +3,8 @@
 #
 # Installs what is missing, builds and installs the extension, and runs
 # commands as an unprivileged user when invoked as root (initdb refuses root).
-# Sourcing it sets: MR_REPO, MR_BINDIR, MR_PGXS_SRC, MR_SUDO, MR_RUNAS.
+# Sourcing it sets: MR_REPO, MR_PGXS_SRC, MR_SUDO, MR_RUNAS; mr_build_install
+# sets MR_INST and MR_BINDIR.
 
 MR_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MR_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15 libipc-run-perl postgresql-15-tdigest"
@@ -42,11 +43,40 @@ mr_install_packages() {
 	MR_PGXS_SRC="$(dirname "$(dirname "$(pg_config --pgxs)")")"
 }
 
-# Build (warnings are errors) and install into the server pg_config names.
+# Build (warnings are errors) and install into a private copy of the server
+# (MR_INST): PostgreSQL's binaries and libraries, hard-linked (or copied) from
+# the system's, with this build's metrics_rollup installed beside them by
+# `make install DESTDIR=`.  The servers of tests, benchmarks and the demo run
+# from there (MR_BINDIR): nothing here ever rewrites a library that a running
+# server, ours or anyone's, has loaded.  The binaries find their lib and share
+# directories relative to their own location, so the copy is self-contained.
 mr_build_install() {
-	mr_log "building and installing metrics_rollup"
+	local sys_bin sys_lib sys_share f
+	mr_log "building metrics_rollup and installing it privately"
 	make -C "$MR_REPO" -s -j2 >/dev/null || mr_die "build failed"
-	$MR_SUDO make -C "$MR_REPO" -s install >/dev/null || mr_die "make install failed"
+	sys_bin="$(pg_config --bindir)"
+	sys_lib="$(pg_config --pkglibdir)"
+	sys_share="$(pg_config --sharedir)"
+	MR_INST="$(mktemp -d "${TMPDIR:-/tmp}/metrics_rollup_inst.XXXXXX")"
+	for f in "$sys_bin" "$sys_lib" "$sys_share"; do
+		mkdir -p "$MR_INST$(dirname "$f")"
+		cp -al "$f" "$MR_INST$f" 2>/dev/null ||
+			{ rm -rf "$MR_INST$f" && cp -a "$f" "$MR_INST$f"; } ||
+			mr_die "copying $f failed"
+	done
+	# whatever an installed metrics_rollup left there is not this build
+	rm -f "$MR_INST$sys_lib"/metrics_rollup.so "$MR_INST$sys_share"/extension/metrics_rollup*
+	rm -rf "$MR_INST$sys_lib"/bitcode/metrics_rollup*
+	make -C "$MR_REPO" -s install DESTDIR="$MR_INST" >/dev/null || mr_die "make install DESTDIR=$MR_INST failed"
+	chmod 755 "$MR_INST"
+	MR_BINDIR="$MR_INST$sys_bin"
+	export MR_INST MR_BINDIR
+}
+
+# Remove the private install (call when no server of ours runs from it).
+mr_remove_install() {
+	[ -n "${MR_INST:-}" ] && [ -d "$MR_INST" ] && rm -rf "$MR_INST"
+	return 0
 }
 
 # A private copy of the source tree that the test user owns; prints its path.
