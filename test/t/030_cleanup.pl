@@ -5,19 +5,16 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('cleanup');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
+my $node = mr_node('cleanup', q{
 metrics_rollup.flush_interval = '50ms'
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
 metrics_rollup.cleanup_batch_size = 5000
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 
 # --- 1. A large expired set cleaned while sessions record --------------------

@@ -9,17 +9,14 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('fast_archive');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
+my $node = mr_node('fast_archive', q{
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 
 # 'race': past retention (all its rows go); 'held' and 'late': rolled up, past
