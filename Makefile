@@ -7,6 +7,7 @@ EXTENSION = metrics_rollup
 MODULE_big = metrics_rollup
 OBJS = \
 	src/metrics_rollup.o \
+	src/shmem.o \
 	src/guc.o \
 	src/sketch_core.o \
 	src/sketch.o \
@@ -48,6 +49,10 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 EXTRA_CLEAN = tmp_regress
+
+# TAP tests share test/perl/MetricsRollupTest.pm (node setup, worker, locks,
+# the shadow-table oracle).
+PG_PROVE_FLAGS += -I $(srcdir)/test/perl
 
 # Every object depends on every header of ours: PGXS tracks header
 # dependencies only on servers configured with --enable-depend (Debian's is

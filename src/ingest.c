@@ -45,7 +45,7 @@
 #include "buffer.h"
 #include "guc.h"
 #include "live.h"
-#include "metrics_rollup.h"
+#include "shmem.h"
 
 #define INGEST_MAX_KIND 63
 #define INGEST_MAX_ID 255
