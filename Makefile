@@ -8,6 +8,7 @@ MODULE_big = metrics_rollup
 OBJS = \
 	src/metrics_rollup.o \
 	src/shmem.o \
+	src/catalog.o \
 	src/guc.o \
 	src/sketch_core.o \
 	src/sketch.o \

@@ -40,6 +40,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "catalog.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -141,7 +142,7 @@ cleanup_archive_suppressed_sql(PG_FUNCTION_ARGS)
 bool
 cleanup_archive_available(void)
 {
-	return job_schema_1_1();
+	return catalog_schema_1_1();
 }
 
 /* Run the fast statement with the trigger's aggregation suppressed. */
