@@ -17,7 +17,7 @@ OBJS = \
 	src/ingest.o \
 	src/rollup.o \
 	src/rollup_agg.o \
-	src/job.o \
+	src/job_xact.o \
 	src/cleanup.o \
 	src/cleanup_archive.o \
 	src/live.o \
@@ -25,7 +25,7 @@ OBJS = \
 	src/jobstate.o \
 	src/history.o \
 	src/flush.o \
-	src/query.o \
+	src/query_sketch_merge.o \
 	src/daily.o
 
 DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.0--1.1.sql \

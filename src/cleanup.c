@@ -63,7 +63,7 @@
 #include "cleanup.h"
 #include "cleanup_archive.h"
 #include "guc.h"
-#include "job.h"
+#include "job_xact.h"
 
 /* The hour-aligned cutoffs of one run: rows before them go. */
 typedef struct CleanupCutoffs

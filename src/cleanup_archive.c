@@ -49,7 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "cleanup_archive.h"
-#include "job.h"
+#include "job_xact.h"
 
 /*
  * pg_trigger_depth() of the triggers fired by the fast archive statement

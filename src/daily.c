@@ -43,7 +43,7 @@
 #include "utils/timestamp.h"
 
 #include "daily.h"
-#include "job.h"
+#include "job_xact.h"
 
 /* The ready (kind, day)s, oldest first; $1 how many at most (NULL: all). */
 static const char *const daily_ready_sql =

@@ -37,7 +37,7 @@
 #include "utils/memutils.h"
 
 #include "history.h"
-#include "job.h"
+#include "job_xact.h"
 
 /* Entries the worker keeps while job_runs cannot be written. */
 #define HISTORY_QUEUE 256

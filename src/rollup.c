@@ -30,7 +30,7 @@
  * snapshot; a writer arriving after the DELETE inserts a fresh mark.
  *
  * One runner at a time: transaction-level advisory lock
- * job_runner_lock() (job.c), shared with cleanup; a second runner waits.  The
+ * job_runner_lock() (job_xact.c), shared with cleanup; a second runner waits.  The
  * SQL function holds it for the caller's whole transaction (atomic, cannot
  * commit); the worker path commits, and so releases it, after every hour.
  *
@@ -74,7 +74,7 @@
 
 #include "daily.h"
 #include "guc.h"
-#include "job.h"
+#include "job_xact.h"
 #include "rollup.h"
 #include "security.h"
 

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * job.c
+ * job_xact.c
  *	  The transaction/SPI sequence every worker job runs its units of work
  *	  in, and the lock that keeps rollup and cleanup runs apart.
  *
@@ -23,7 +23,7 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
-#include "job.h"
+#include "job_xact.h"
 
 /*
  * Key of the runner lock, pg_advisory_xact_lock(bigint): the ASCII bytes of

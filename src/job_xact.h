@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
- * job.h
+ * job_xact.h
  *	  One unit of work of a background-worker job: a transaction with SPI.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef METRICS_ROLLUP_JOB_H
-#define METRICS_ROLLUP_JOB_H
+#ifndef METRICS_ROLLUP_JOB_XACT_H
+#define METRICS_ROLLUP_JOB_XACT_H
 
 /*
  * Begin a unit of work outside any transaction: returns inside a new
@@ -21,4 +21,4 @@ extern void job_xact_commit(void);
 /* Wait for the lock that keeps rollup and cleanup runs apart (transaction-level). */
 extern void job_runner_lock(void);
 
-#endif							/* METRICS_ROLLUP_JOB_H */
+#endif							/* METRICS_ROLLUP_JOB_XACT_H */
