@@ -71,10 +71,11 @@ sub mr_hold_lock
 	return $h;
 }
 
-# How many (kind, entity_id, hour) groups of SHADOW (a table with kind,
-# entity_id, recorded_at, response_time, success) differ from hourly_metrics
-# in count, successes, failures, exact sum, min or max, either way.  0 means
-# every event is counted in its hour exactly once.
+# How many (kind, entity_id, hour) groups of SHADOW (a table, or a
+# parenthesised subquery, with kind, entity_id, recorded_at, response_time,
+# success) differ from hourly_metrics in count, successes, failures, exact
+# sum (of values rounded to nanoseconds, as the rollup sums them), min or
+# max, either way.  0 means every event is counted in its hour exactly once.
 sub mr_hourly_mismatches
 {
 	my ($node, $shadow) = @_;
@@ -83,7 +84,7 @@ sub mr_hourly_mismatches
 	  SELECT kind, entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour_start,
 	         count(*) AS n, count(*) FILTER (WHERE success) AS ok, count(*) FILTER (WHERE NOT success) AS bad,
 	         sum(round(response_time::numeric, 9)) AS total, min(response_time) AS lo, max(response_time) AS hi
-	    FROM $shadow GROUP BY 1, 2, 3)
+	    FROM $shadow AS shadow GROUP BY 1, 2, 3)
 	SELECT count(*) FROM s FULL JOIN metrics_rollup.hourly_metrics h USING (kind, entity_id, hour_start)
 	 WHERE (s.n, s.ok, s.bad, s.total, s.lo, s.hi) IS DISTINCT FROM
 	       (h.total_count, h.success_count, h.failure_count, h.sum_response_time,
