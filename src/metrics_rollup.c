@@ -27,6 +27,7 @@
 #include "live.h"
 #include "jobstate.h"
 #include "metrics_rollup.h"
+#include "poll.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -41,6 +42,7 @@ static const ShmemPiece *const shmem_pieces[] = {
 	&buffer_shmem_piece,
 	&live_shmem_piece,
 	&jobstate_shmem_piece,
+	&poll_shmem_piece,
 	NULL
 };
 
