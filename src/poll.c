@@ -114,7 +114,7 @@ typedef struct PollEntry
 {
 	slock_t		mutex;			/* guards types[] */
 	bool		in_use;			/* lock exclusive to change */
-	int8		class;			/* PollClass; lock exclusive to change */
+	uint8		class;			/* PollClass; lock exclusive to change */
 	int16		kind_len;
 	int16		id_len;
 	int32		next;			/* next entry in the hash chain; -1: end */
