@@ -4,7 +4,9 @@
 -- through completed_at, the 60 s future guard, fail open), argument errors,
 -- slow_thresholds parsing.  (Concurrency, eviction, restart and the slow
 -- LOG lines: test/t/100_poll.pl.)
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+RESET client_min_messages;
 \set VERBOSITY default
 -- reclassify on every should_poll() call: each answer below sees the
 -- classes of the events recorded just before it

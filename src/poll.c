@@ -492,9 +492,11 @@ poll_publish(const char *kind, int kind_len, const ClassResult *r,
 /*
  * One classification pass of kind, in a subtransaction so that any error
  * (no SELECT right on known_entities, ...) becomes a WARNING; false then.
+ * A query cancel is not a failure to hide: it is raised again.  Either way
+ * the kind slot k that this session claimed is released.
  */
 static bool
-poll_pass(const char *kind, int kind_len, TimestampTz now)
+poll_pass(PollKind *k, const char *kind, int kind_len, TimestampTz now)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -528,6 +530,9 @@ poll_pass(const char *kind, int kind_len, TimestampTz now)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
+		pg_atomic_write_u32(&k->busy_pid, 0);
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
 		ok = false;
 		ereport(WARNING,
 				(errcode(edata->sqlerrcode),
@@ -536,6 +541,7 @@ poll_pass(const char *kind, int kind_len, TimestampTz now)
 				 errhint("should_poll() answers true for this kind until a classification succeeds; the caller needs SELECT on metrics_rollup.known_entities.")));
 	}
 	PG_END_TRY();
+	pg_atomic_write_u32(&k->busy_pid, 0);
 	MemoryContextDelete(passcxt);
 	pg_atomic_fetch_add_u64(ok ? &psh->passes : &psh->pass_failures, 1);
 	return ok;
@@ -551,7 +557,6 @@ poll_refresh(const char *kind, int kind_len, TimestampTz now)
 	int			slot = poll_kind_slot(kind, kind_len);
 	PollKind   *k;
 	TimestampTz at;
-	bool		ok;
 
 	if (slot < 0)
 		return true;			/* every slot busy: classes as they are */
@@ -561,9 +566,7 @@ poll_refresh(const char *kind, int kind_len, TimestampTz now)
 		return true;
 	if (!poll_kind_claim(k, now))
 		return true;
-	ok = poll_pass(kind, kind_len, now);
-	pg_atomic_write_u32(&k->busy_pid, 0);
-	return ok;
+	return poll_pass(k, kind, kind_len, now);
 }
 
 /* ----------------------------------------------------------------
