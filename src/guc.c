@@ -8,14 +8,22 @@
  * public contract (README.md, "Settings"): PostgreSQL itself rejects an
  * out-of-range value and names the range in its message.
  *
+ * Also owns guc_restart_only_names[] and the SQL function behind it
+ * (config_restart_only(), read by the config view): which settings are
+ * restart-only even when, loaded late, they had to be defined reloadable.
+ *
  * Must never: hold state other than setting values, or be called for
- * anything but guc_define() from _PG_init.
+ * anything but guc_define() from _PG_init and the config view.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "guc.h"
@@ -48,6 +56,19 @@ int			mr_max_live_entities = 10000;
 double		mr_hot_fraction = 0.2;
 int			mr_slow_threshold_ms = 0;
 double		mr_sketch_relative_accuracy = 0.01;
+
+/*
+ * Every setting defined with restart_only below (a new restart-only
+ * setting is added here too): the config view says requires_restart for
+ * them even when the library was not preloaded.
+ */
+static const char *const guc_restart_only_names[] = {
+	"metrics_rollup.database",
+	"metrics_rollup.buffer_size",
+	"metrics_rollup.max_live_entities",
+};
+
+PG_FUNCTION_INFO_V1(guc_config_restart_only);
 
 static const struct config_enum_entry overflow_policy_options[] = {
 	{"wait", OVERFLOW_WAIT, false},
@@ -351,4 +372,19 @@ guc_define(void)
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 
 	MarkGUCPrefixReserved("metrics_rollup");
+}
+
+/*
+ * config_restart_only() RETURNS text[]: the names of the restart-only
+ * settings (guc_restart_only_names).
+ */
+Datum
+guc_config_restart_only(PG_FUNCTION_ARGS)
+{
+	Datum		names[lengthof(guc_restart_only_names)];
+
+	for (int i = 0; i < (int) lengthof(guc_restart_only_names); i++)
+		names[i] = CStringGetTextDatum(guc_restart_only_names[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(names, lengthof(names), TEXTOID,
+										  -1, false, TYPALIGN_INT));
 }

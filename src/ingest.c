@@ -46,6 +46,7 @@
 #include "guc.h"
 #include "live.h"
 #include "metrics_rollup.h"
+#include "statsreset.h"
 
 #define INGEST_MAX_KIND 63
 #define INGEST_MAX_ID 255
@@ -573,6 +574,8 @@ ingest_stats(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	buffer_get_stats(&s);
+	/* counters since the last stats_reset() */
+	statsreset_subtract(&s);
 
 	values[i++] = Int64GetDatum((int64) s.capacity_bytes);
 	values[i++] = Int64GetDatum((int64) s.used_bytes);

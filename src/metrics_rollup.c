@@ -23,10 +23,12 @@
 #include "storage/shmem.h"
 
 #include "buffer.h"
+#include "dbcheck.h"
 #include "guc.h"
 #include "live.h"
 #include "jobstate.h"
 #include "metrics_rollup.h"
+#include "statsreset.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -41,6 +43,8 @@ static const ShmemPiece *const shmem_pieces[] = {
 	&buffer_shmem_piece,
 	&live_shmem_piece,
 	&jobstate_shmem_piece,
+	&statsreset_shmem_piece,
+	&dbcheck_shmem_piece,
 	NULL
 };
 
