@@ -6,9 +6,9 @@ CREATE EXTENSION IF NOT EXISTS metrics_rollup;
 SET search_path = public;
 
 -- SECURITY DEFINER: the trigger functions, the reading functions that call
--- internals (aggregate, timeseries) and the administration functions
--- (run_rollup, run_rollup_background, run_cleanup, stats_reset); each with
--- a pinned search_path.
+-- internals (aggregate, timeseries) and stats_reset(); each with a pinned
+-- search_path.  run_rollup() and run_cleanup() run as the caller (users'
+-- triggers on raw_metrics keep the caller's rights and path).
 SELECT p.oid::regprocedure AS security_definer, p.prorettype::regtype, p.proconfig
   FROM pg_proc p
  WHERE p.pronamespace = 'metrics_rollup'::regnamespace AND p.prosecdef
@@ -91,14 +91,14 @@ GRANT EXECUTE ON FUNCTION
     metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval)
   TO regress_mr_grafana;
 GRANT SELECT ON metrics_rollup.hourly_metrics, metrics_rollup.raw_metrics TO regress_mr_grafana;
--- admin: flush, run the jobs, reset the counters, delete raw rows
-GRANT EXECUTE ON FUNCTION
-    metrics_rollup.flush(),
-    metrics_rollup.run_rollup(timestamptz),
-    metrics_rollup.run_cleanup(),
-    metrics_rollup.stats_reset()
-  TO regress_mr_admin;
-GRANT SELECT, DELETE ON metrics_rollup.raw_metrics TO regress_mr_admin;
+-- admin: run_rollup() and run_cleanup() run as the caller (users' triggers
+-- on raw_metrics keep the caller's rights and path), so running the jobs by
+-- hand takes the privileges of everything they touch, as before 1.2
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA metrics_rollup TO regress_mr_admin;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA metrics_rollup TO regress_mr_admin;
+-- operator: EXECUTE on stats_reset() alone resets the counters
+CREATE ROLE regress_mr_operator;
+GRANT EXECUTE ON FUNCTION metrics_rollup.stats_reset() TO regress_mr_operator;
 
 -- A role without grants: sketches yes, metrics no.
 SET ROLE regress_mr_nobody;
@@ -240,8 +240,8 @@ SELECT count(*) FROM metrics_rollup.rollup_dirty;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
--- stats_reset() by the admin zeroes the counters, keeps the states.
-SET ROLE regress_mr_admin;
+-- stats_reset() by the operator zeroes the counters, keeps the states.
+SET ROLE regress_mr_operator;
 SELECT metrics_rollup.stats_reset();
 RESET ROLE;
 SELECT events_buffered = 0 AS buffered_zeroed, flush_count <= 1 AS flushes_zeroed,
@@ -271,9 +271,9 @@ DROP SCHEMA regress_mr_evil CASCADE;
 
 REVOKE CREATE ON SCHEMA public FROM regress_mr_writer;
 DROP OWNED BY regress_mr_nobody, regress_mr_writer, regress_mr_reader, regress_mr_monitor,
-    regress_mr_grafana, regress_mr_admin;
+    regress_mr_grafana, regress_mr_admin, regress_mr_operator;
 DROP ROLE regress_mr_nobody, regress_mr_writer, regress_mr_reader, regress_mr_monitor,
-    regress_mr_grafana, regress_mr_admin;
+    regress_mr_grafana, regress_mr_admin, regress_mr_operator;
 
 -------------------------------------------------------------------------------
 -- Corrupt sketches.  sql/sketch.sql covers malformed text and byte-level

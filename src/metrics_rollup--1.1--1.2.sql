@@ -318,12 +318,14 @@ COMMENT ON COLUMN metrics_rollup.config.display_value IS 'The current value as S
 --   as well, and internals stay free to change between versions.
 -- * Writing: EXECUTE on record(), record_batch(), flush(), INSERT on
 --   raw_metrics (its triggers already run as the owner, 1.0 script).
--- * Administration: run_rollup(), run_rollup_background(), run_cleanup()
---   and stats_reset() are SECURITY DEFINER with the same pinned path, so
---   EXECUTE on them is all an operator needs.  Consequence: triggers that
---   a user put on raw_metrics fire as the extension owner during cleanup
---   (adding one takes the TRIGGER privilege on raw_metrics, which only its
---   owner and whom it grants have) and run with that search_path.
+-- * Administration: stats_reset() is SECURITY DEFINER with the same
+--   pinned path: EXECUTE on it is enough.  run_rollup(), run_cleanup() and
+--   run_rollup_background() stay SECURITY INVOKER on purpose (1.0 script):
+--   users' triggers on raw_metrics fire inside them with the caller's
+--   rights and search_path (a pinned path breaks such triggers, and owner
+--   rights would run them as superuser).  They are meant for the extension
+--   owner (the worker runs the same jobs on schedule); another role needs
+--   the table privileges of the jobs (README, "Privileges").
 -- Functions created in 1.2 are EXECUTE for PUBLIC by default: every new
 -- one that is not a sketch function is revoked here, by name.
 
@@ -339,12 +341,6 @@ REVOKE ALL ON TABLE metrics_rollup.stats FROM PUBLIC;
 ALTER FUNCTION metrics_rollup.aggregate(text, text, timestamptz, timestamptz)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval)
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION metrics_rollup.run_rollup(timestamptz)
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION metrics_rollup.run_rollup_background()
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION metrics_rollup.run_cleanup()
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION metrics_rollup.stats_reset()
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
