@@ -266,7 +266,11 @@ worker_wait_for_extension(void)
 	{
 		worker_reload_config();
 		if (worker_extension_ready())
+		{
+			jobstate_set_worker_state("");
 			return true;
+		}
+		jobstate_set_worker_state("waiting for CREATE EXTENSION metrics_rollup");
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 WORKER_EXTENSION_POLL_MS, PG_WAIT_EXTENSION);
