@@ -47,6 +47,7 @@
 #include "guc.h"
 #include "live.h"
 #include "shmem.h"
+#include "statsreset.h"
 
 #define INGEST_MAX_KIND 63
 #define INGEST_MAX_ID 255
@@ -559,6 +560,8 @@ ingest_stats(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	buffer_get_stats(&s);
+	/* counters since the last stats_reset() */
+	statsreset_subtract(&s);
 
 	values[i++] = Int64GetDatum((int64) s.capacity_bytes);
 	values[i++] = Int64GetDatum((int64) s.used_bytes);

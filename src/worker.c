@@ -58,6 +58,7 @@
 #include "buffer.h"
 #include "catalog.h"
 #include "cleanup.h"
+#include "dbcheck.h"
 #include "flush.h"
 #include "guc.h"
 #include "security.h"
@@ -158,6 +159,9 @@ worker_main(Datum main_arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 
+	/* a wrong metrics_rollup.database: one WARNING and a backoff, no FATAL */
+	if (!dbcheck_wait_for_database())
+		proc_exit(1);
 	BackgroundWorkerInitializeConnection(mr_database, NULL, 0);
 	/* superuser: no database/role search_path may redirect our SQL */
 	security_pin_worker_search_path();
@@ -194,6 +198,8 @@ worker_main(Datum main_arg)
 				worker_run_due_jobs(woken);
 				history_write();
 			}
+			/* idle: pg_stat_activity must not show the last job's text */
+			pgstat_report_activity(STATE_IDLE, "");
 
 			rc = WaitLatch(MyLatch,
 						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -260,7 +266,11 @@ worker_wait_for_extension(void)
 	{
 		worker_reload_config();
 		if (worker_extension_ready())
+		{
+			jobstate_set_worker_state("");
 			return true;
+		}
+		jobstate_set_worker_state("waiting for CREATE EXTENSION metrics_rollup");
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 WORKER_EXTENSION_POLL_MS, PG_WAIT_EXTENSION);

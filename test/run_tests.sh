@@ -11,6 +11,12 @@
 #
 #   test/run_tests.sh                        everything
 #   test/run_tests.sh sketch t/030_cleanup.pl   only these (developers)
+#   test/run_tests.sh package                the Debian package test alone
+#   KEEP=1 test/run_tests.sh ...             keep the scratch directories
+#
+# On success the scratch copy (/tmp/metrics_rollup.*) and the private
+# install (/tmp/metrics_rollup_inst.*) are removed; on failure, or with
+# KEEP=1, they are kept and the last line before the counts says where.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -23,8 +29,10 @@ failed=0
 
 only_regress=""
 only_tap=""
+only_package=0
 for a in "$@"; do
 	case "$a" in
+	package) only_package=1 ;;
 	*.pl) only_tap="$only_tap test/t/$(basename "$a")" ;;
 	*) only_regress="$only_regress $a" ;;
 	esac
@@ -108,6 +116,26 @@ if [ $# -eq 0 ]; then
 	fi
 fi
 
-mr_log "logs kept in $work"
+# --- the Debian package: build, dpkg -i, pg_regress on it (test/package_test.sh)
+if [ $# -eq 0 ] || [ "$only_package" -eq 1 ]; then
+	mr_log "package: build, install, regression tests against the system install"
+	if bash "$MR_REPO/test/package_test.sh" >package.log 2>&1; then
+		passed=$((passed + 1))
+		echo "ok - $(grep '^package:' package.log | tail -n 1)"
+	else
+		failed=$((failed + 1))
+		echo "not ok - package"
+		tail -n 40 package.log
+	fi
+fi
+
+cd / || exit 1
+if [ "$failed" -eq 0 ] && [ "${KEEP:-0}" != 1 ]; then
+	rm -rf "$work"
+	mr_remove_install
+	mr_log "scratch removed ($work, $MR_INST)"
+else
+	mr_log "logs kept in $work (private install: $MR_INST)"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
