@@ -4,9 +4,13 @@
  *	  SQL functions record(), record_batch(), flush() and ingest_stats():
  *	  argument validation and the overflow policy.
  *
- * Owns: the validation rules of an event (the contract's "Events" table),
- * what happens when the buffer is full (metrics_rollup.overflow_policy),
- * and the direct INSERT used by the wait and direct policies.
+ * Owns: the validation rules of an event (the contract's "Events" table,
+ * plus 1.2's door: response_time <= 1e15, recorded_at from 1970 to 9998
+ * and not older than rollup_retention_days, the same rule raw_metrics'
+ * CHECK constraints and insert trigger apply), what happens when the buffer
+ * is full (metrics_rollup.overflow_policy), the direct INSERT used by the
+ * wait and direct policies, and flush()'s refusal to wait for a drain that
+ * the caller's own transaction blocks.
  *
  * Must never: record anything before every argument (every element of a
  * batch) has been validated; lose an event silently (a dropped event is
@@ -393,6 +397,7 @@ ingest_store(const BufferEvent *events, int n)
 {
 	if (n == 0)
 		return;
+
 	/*
 	 * A cancel or termination already pending is served now, before the
 	 * events are stored: the caller then knows that nothing was recorded.

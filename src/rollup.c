@@ -22,12 +22,23 @@
  *     already equals theirs it is unchanged and is not rewritten (unless the
  *     mark says force: raw rows were updated, or run_rollup(since)).
  *
- * Races with writers: the rollup deletes an hour's marks in one statement
- * and reads raw rows in the next, with a new snapshot (READ COMMITTED, which
- * is therefore required).  Marking triggers use ON CONFLICT DO UPDATE ...
- * WHERE false, which locks an existing mark: the rollup's DELETE of that
- * mark waits for the writer to commit, so the writer's rows are in the next
- * snapshot; a writer arriving after the DELETE inserts a fresh mark.
+ * Races with writers: marks are append-only (1.2): every writing
+ * statement appends its own marks, no key, no ON CONFLICT, no row lock.
+ * The rollup deletes an hour's marks in one statement, which deletes
+ * exactly the marks its snapshot sees, and reads raw rows in the next, with
+ * a new snapshot (READ COMMITTED, which is therefore required).  A writer
+ * whose mark the DELETE saw had committed its rows too, so they are in the
+ * next snapshot; a writer in flight commits its rows and its mark together,
+ * later: the mark survives and the next run rolls the group up again
+ * (idempotent).  Nobody waits, so writers never deadlock on marks.  (1.0
+ * and 1.1 schemas keep their primary key and ON CONFLICT triggers; this
+ * library still serves them: run_rollup(since) then uses ON CONFLICT.)
+ *
+ * A failing group (1.2): each hour runs in a subtransaction; a data error
+ * (job_is_data_error) makes it go group by group, and a group that still
+ * fails is set aside in rollup_failures with its marks kept (queries read
+ * its raw rows; it is tried again by every run), as the flush isolates a
+ * poison event.
  *
  * One runner at a time: transaction-level advisory lock
  * job_runner_lock() (job.c), shared with cleanup; a second runner waits.  The
