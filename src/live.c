@@ -318,8 +318,12 @@ live_unlink(int32 i)
 static inline bool
 live_older(int32 a, int32 b)
 {
-	return live_seen[a] < live_seen[b] ||
-		(live_seen[a] == live_seen[b] && a < b);
+	TimestampTz seen_a = live_seen[a];
+	TimestampTz seen_b = live_seen[b];
+
+	if (seen_a != seen_b)
+		return seen_a < seen_b;
+	return a < b;
 }
 
 /* Sift the heap (youngest of the kept victims on top) down from i. */

@@ -381,7 +381,9 @@ rollup_groups(void *arg)
 											   4, &isnull));
 	known_groups = DatumGetInt64(SPI_getbinval(marks->vals[0], marks->tupdesc,
 											   5, &isnull));
-	write_sql = dirty_groups >= ROLLUP_RANGE_MIN_SHARE * Max(known_groups, dirty_groups) ?
+	/* one group alone (unit->kind set) always goes through the index */
+	write_sql = unit->kind == (Datum) 0 &&
+		dirty_groups >= ROLLUP_RANGE_MIN_SHARE * Max(known_groups, dirty_groups) ?
 		rollup_write_by_range_sql : rollup_write_by_index_sql;
 
 	/* a new statement, so a new snapshot: see the file header */
