@@ -53,6 +53,7 @@ int			mr_retry_interval_ms = 2000;
 int			mr_max_backoff_ms = 30000;
 int			mr_circuit_failure_threshold = 5;
 int			mr_circuit_reset_ms = 60000;
+int			mr_lock_timeout_ms = 5000;
 int			mr_live_window_s = 3600;
 int			mr_max_live_entities = 10000;
 double		mr_hot_fraction = 0.2;
@@ -341,6 +342,16 @@ guc_define(void)
 							 1, 1000,	/* range */
 							 PGC_SIGHUP,
 							 0,		/* flags */
+							 NULL, NULL, NULL);	/* check, assign, show hooks */
+
+	DefineCustomIntVariable("metrics_rollup.lock_timeout",
+							 gettext_noop("Longest wait of the worker's transactions for a lock held by another session (its lock_timeout); the job then fails and is retried."),
+							 NULL,		/* long description */
+							 &mr_lock_timeout_ms,
+							 5000,		/* default */
+							 100, 3600000,	/* range */
+							 PGC_SIGHUP,
+							 GUC_UNIT_MS,		/* flags */
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 
 	DefineCustomIntVariable("metrics_rollup.circuit_reset",
