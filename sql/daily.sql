@@ -10,6 +10,10 @@ SET client_min_messages = warning;
 SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 RESET client_min_messages;
 SET extra_float_digits = 0;
+-- the fixed dates of 2026 stay inside rollup retention (older events are refused)
+ALTER SYSTEM SET metrics_rollup.rollup_retention_days = 3650;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
 SELECT '2026-03-06 00:00+00'::timestamptz AS t0 \gset
 
 -- aggregate() without the daily level: query_pieces() over [lo, hi)
@@ -210,3 +214,6 @@ SELECT count(*) AS queued FROM metrics_rollup.daily_queue WHERE day_start = '202
 -- ERRORs are unchanged
 SELECT * FROM metrics_rollup.aggregate(NULL);
 ROLLBACK;
+ALTER SYSTEM RESET metrics_rollup.rollup_retention_days;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);

@@ -10,7 +10,11 @@ use MetricsRollupTest;
 use Test::More;
 
 # the metrics_rollup worker's own scheduled rollup stays out of the way
-my $node = mr_node('rollup_worker', q{metrics_rollup.enabled = off});
+# fixed 2026 dates stay inside rollup retention (events older are refused)
+my $node = mr_node('rollup_worker', q{
+metrics_rollup.enabled = off
+metrics_rollup.rollup_retention_days = 3650
+});
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION metrics_rollup;
 	-- 30 hours x 3 entities x 10 events

@@ -10,7 +10,9 @@ use PostgreSQL::Test::Utils;
 use MetricsRollupTest;
 use Test::More;
 
+# fixed 2026 dates stay inside rollup retention (events older are refused)
 my $node = mr_node('rollup_retry', q{
+metrics_rollup.rollup_retention_days = 3650
 metrics_rollup.rollup_interval = '24h'
 metrics_rollup.retry_interval = '200ms'
 metrics_rollup.max_backoff = '1s'

@@ -8,7 +8,9 @@ use PostgreSQL::Test::Utils;
 use MetricsRollupTest;
 use Test::More;
 
+# fixed 2026 dates stay inside rollup retention (events older are refused)
 my $primary = mr_node('primary', q{
+metrics_rollup.rollup_retention_days = 3650
 metrics_rollup.flush_interval = '100ms'
 metrics_rollup.cleanup_enabled = off
 }, init => {allows_streaming => 1});
