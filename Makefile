@@ -24,7 +24,8 @@ OBJS = \
 	src/history.o \
 	src/flush.o \
 	src/query.o \
-	src/daily.o
+	src/daily.o \
+	src/drain.o
 
 DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.0--1.1.sql \
 	src/metrics_rollup--1.1--1.2.sql

@@ -6,7 +6,18 @@
  *
  * Owns: the validation rules of an event (the contract's "Events" table),
  * what happens when the buffer is full (metrics_rollup.overflow_policy),
- * and the direct INSERT used by the wait and direct policies.
+ * backpressure before it is full, and the direct INSERT used by the wait
+ * and direct policies.
+ *
+ * Backpressure (overflow_policy = wait only).  When the ring that took a
+ * call's events is fuller than backpressure_threshold percent after the
+ * append, the call sleeps before returning, for
+ * INGEST_BACKPRESSURE_MAX_MS * (fill - threshold) / (100 - threshold):
+ * nothing at the threshold, 10 ms for a full ring.  The events are
+ * already stored (nothing is lost or delayed), only the caller is: a
+ * producer faster than the drain slows down by a few milliseconds per call
+ * as its ring fills, instead of running into a full buffer and waiting up
+ * to overflow_wait there.  The sleep is a latch wait (interruptible).
  *
  * Must never: record anything before every argument (every element of a
  * batch) has been validated; lose an event silently (a dropped event is
@@ -37,10 +48,12 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "buffer.h"
 #include "guc.h"
@@ -52,6 +65,8 @@
 #define INGEST_MAX_NAME 255
 /* flush() tolerates this long without a worker (one may be starting). */
 #define INGEST_WORKER_GRACE_MS 10000
+/* Backpressure: the sleep of a call that filled its ring completely. */
+#define INGEST_BACKPRESSURE_MAX_MS 10
 
 PG_FUNCTION_INFO_V1(ingest_record);
 PG_FUNCTION_INFO_V1(ingest_record_batch);
@@ -314,6 +329,7 @@ ingest_wait_for_room(const BufferEvent *events, int n)
 {
 	TimestampTz deadline;
 	bool		stored = false;
+	int			fill;
 
 	buffer_count(BUFFER_COUNT_OVERFLOWED, n);
 	if (!buffer_batch_can_ever_fit(events, n))
@@ -325,12 +341,12 @@ ingest_wait_for_room(const BufferEvent *events, int n)
 	{
 		long		left;
 
-		buffer_wake_worker();
+		buffer_wake_drainers();
 		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (left <= 0)
 			break;
 		buffer_wait(Min(left, 100));
-		if (buffer_append(events, n))
+		if (buffer_append(events, n, &fill))
 		{
 			stored = true;
 			break;
@@ -340,15 +356,42 @@ ingest_wait_for_room(const BufferEvent *events, int n)
 	return stored;
 }
 
+/*
+ * The events are stored in a ring now fill percent full: under
+ * overflow_policy = wait, slow the caller down above the threshold (see
+ * the file header).
+ */
+static void
+ingest_backpressure(int fill)
+{
+	int			threshold = mr_backpressure_threshold;
+	long		delay_ms;
+
+	if (fill <= threshold || threshold >= 100 ||
+		mr_overflow_policy != OVERFLOW_WAIT)
+		return;
+	delay_ms = (long) INGEST_BACKPRESSURE_MAX_MS * (Min(fill, 100) - threshold) /
+		(100 - threshold);
+	if (delay_ms <= 0)
+		return;
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 delay_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
 /* Buffer the events, or apply the overflow policy to all of them. */
 static void
 ingest_store(const BufferEvent *events, int n)
 {
+	int			fill;
+
 	if (n == 0)
 		return;
-	if (buffer_append(events, n))
+	if (buffer_append(events, n, &fill))
 	{
 		live_count(events, n);
+		ingest_backpressure(fill);
 		return;
 	}
 
@@ -521,7 +564,7 @@ ingest_record_batch(PG_FUNCTION_ARGS)
 Datum
 ingest_flush(PG_FUNCTION_ARGS)
 {
-	uint64		heads[BUFFER_PARTITIONS];
+	uint64		heads[BUFFER_MAX_RINGS];
 	uint64		pending;
 	TimestampTz started = GetCurrentTimestamp();
 
@@ -539,18 +582,20 @@ ingest_flush(PG_FUNCTION_ARGS)
 	buffer_prepare_wait();
 	while (!buffer_reached(heads))
 	{
-		if (buffer_worker_pid() == 0 &&
+		if (buffer_drainers_running() < buffer_drainer_count() &&
 			TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
 									   INGEST_WORKER_GRACE_MS))
 		{
 			buffer_cancel_wait();
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("no metrics_rollup worker is running"),
-					 errhint("Check the server log: the worker serves database \"%s\" and restarts 5 seconds after it stopped.",
+					 errmsg("%d of %d metrics_rollup flush workers are not running",
+							buffer_drainer_count() - buffer_drainers_running(),
+							buffer_drainer_count()),
+					 errhint("Check the server log: the flush workers serve database \"%s\", restart 5 seconds after they stopped, and each needs a slot of max_worker_processes.",
 							 mr_database)));
 		}
-		buffer_wake_worker();
+		buffer_wake_drainers();
 		/* sleeping on the condition variable checks for interrupts */
 		buffer_wait(1000);
 	}

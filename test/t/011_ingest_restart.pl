@@ -30,9 +30,9 @@ is($node->safe_psql('postgres',
 	q{SELECT count(*) FROM metrics_rollup.raw_metrics WHERE kind = 'warmup'}), '1',
 	'flush() forces a flush');
 
-# 1. The worker is terminated with events buffered: its final flush writes
-# them, and it comes back.
-my $pid = $node->safe_psql('postgres', 'SELECT worker_pid FROM metrics_rollup.stats');
+# 1. The flush worker is terminated with events buffered: its final flush
+# writes them, and it comes back.
+my $pid = $node->safe_psql('postgres', 'SELECT pid FROM metrics_rollup.flush_workers');
 $node->safe_psql('postgres', q{
 	SELECT metrics_rollup.record_batch('term', array_agg('e' || i % 10), array_agg(i * 0.001),
 	                                   array_agg(i % 3 <> 0))
@@ -41,8 +41,8 @@ is($node->safe_psql('postgres', 'SELECT events_pending FROM metrics_rollup.stats
 	'3000', 'events wait in the buffer');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 $node->poll_query_until('postgres', qq{
-	SELECT worker_pid IS NOT NULL AND worker_pid <> $pid FROM metrics_rollup.stats})
-  or die 'worker did not come back';
+	SELECT pid IS NOT NULL AND pid <> $pid FROM metrics_rollup.flush_workers})
+  or die 'flush worker did not come back';
 is($node->safe_psql('postgres',
 		"SELECT count(*) FROM metrics_rollup.raw_metrics WHERE kind = 'term'"),
 	'3000', 'terminated worker flushed every buffered event before exiting');
