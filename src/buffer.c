@@ -21,7 +21,9 @@
  * server start.  Ring i belongs to flush worker i % flush_workers: only
  * that process walks it and moves its tail, so drainers never contend
  * with each other and each ring keeps the single-consumer rule below.
- * A producer crossing flush_threshold in ring i wakes ring i's owner only.
+ * A producer crossing flush_threshold (or backpressure_threshold, when
+ * lower: producers are about to be slowed) in ring i wakes ring i's owner
+ * only.
  *
  * Layout.  Each partition is a ring of "capacity" bytes.  Positions are
  * monotonic uint64 byte counts; a byte's offset is pos % capacity.  Bytes
@@ -362,7 +364,8 @@ partition_append(int i, const BufferEvent *events, int n, int *fill)
 	BufferPartition *part = &shared->parts[i].p;
 	char	   *ring = buffer_data(i);
 	uint64		cap = shared->capacity;
-	uint64		threshold = cap / 100 * mr_flush_threshold;
+	uint64		threshold = cap / 100 * Min(mr_flush_threshold,
+											mr_backpressure_threshold);
 	uint64		pos,
 				end,
 				used_before,
@@ -386,7 +389,7 @@ partition_append(int i, const BufferEvent *events, int n, int *fill)
 	LWLockRelease(part->lock);
 
 	*fill = (int) (used_after * 100 / cap);
-	/* Crossing flush_threshold wakes the ring's drainer early. */
+	/* Crossing flush_threshold (or backpressure_threshold) wakes the drainer */
 	if (used_before < threshold && used_after >= threshold)
 		buffer_wake_drainer(i % shared->ndrainers);
 	return true;

@@ -31,7 +31,7 @@ int			mr_overflow_policy = OVERFLOW_WAIT;
 int			mr_overflow_wait_ms = 5000;
 int			mr_max_error_length = 1024;
 int			mr_flush_workers = 0;
-int			mr_backpressure_threshold = 75;
+int			mr_backpressure_threshold = 10;
 bool		mr_rollup_enabled = true;
 int			mr_rollup_interval_s = 3600;
 int			mr_late_data_hours = 1;
@@ -63,10 +63,12 @@ static const struct config_enum_entry overflow_policy_options[] = {
 
 /*
  * The number of flush workers: flush_workers, or when it is 0 (auto, the
- * default) a quarter of the CPUs, at least 1, at most 8.  Each flush
+ * default) a quarter of the CPUs, at least 2, at most 8.  Each flush
  * worker takes about one core under full load while the producers (which
- * run record() at about the cost of SELECT 1) keep the others busy; on the
- * 16-core machine of the benchmarks auto gives 4.
+ * run record() at about the cost of SELECT 1) keep the others busy; one
+ * drainer alone drains at ~0.8x one COPY stream, two at ~1.2x even on 2
+ * cores (test/bench/sustained_bench.sh), and an idle one only sleeps.  On
+ * the 16-core machine of the benchmarks auto gives 4.
  */
 int
 guc_flush_workers(void)
@@ -76,9 +78,7 @@ guc_flush_workers(void)
 	if (mr_flush_workers > 0)
 		return mr_flush_workers;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	if (ncpu < 4)
-		return 1;
-	return (int) Min(ncpu / 4, 8);
+	return (int) Max(2, Min(ncpu / 4, 8));
 }
 
 /*
@@ -169,7 +169,7 @@ guc_define(void)
 
 	DefineCustomIntVariable("metrics_rollup.flush_workers",
 							 gettext_noop("Background processes that drain the ingest buffer into raw_metrics, each owning a disjoint set of its rings."),
-							 gettext_noop("0 (the default) means a quarter of the CPUs, at least 1 and at most 8. Each needs a slot of max_worker_processes."),
+							 gettext_noop("0 (the default) means a quarter of the CPUs, at least 2 and at most 8. Each needs a slot of max_worker_processes."),
 							 &mr_flush_workers,
 							 0,		/* default: auto */
 							 0, MR_MAX_FLUSH_WORKERS,	/* range */
@@ -181,7 +181,7 @@ guc_define(void)
 							 gettext_noop("Percent of a ring in use above which record() under overflow_policy = wait slows down, the more the fuller the ring; 100 turns it off."),
 							 NULL,		/* long description */
 							 &mr_backpressure_threshold,
-							 75,		/* default */
+							 10,		/* default */
 							 1, 100,	/* range */
 							 PGC_SUSET,
 							 0,		/* flags */
