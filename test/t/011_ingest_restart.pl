@@ -15,6 +15,8 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'metrics_rollup'
 metrics_rollup.database = 'postgres'
 metrics_rollup.flush_interval = '1h'
+# one flush worker: the one terminated below drains every ring
+metrics_rollup.flush_workers = 1
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
