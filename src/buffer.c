@@ -46,7 +46,9 @@
  *	  moves tail.
  *	- Producers pick partition MyBackendId % nrings first and try the
  *	  others only when theirs is full, so producers on different
- *	  partitions never contend.
+ *	  partitions never contend; a batch of BUFFER_SPREAD_BATCH events or
+ *	  more starts one partition further than the producer's previous one,
+ *	  so that one producer of large batches feeds every drainer.
  *	- mutex (spinlock) guards worker_pid, worker_latch and
  *	  last_flush_error; each drainer slot's own mutex guards its pid, latch
  *	  and last_error: a few instructions, no calls under them.
@@ -93,6 +95,9 @@ StaticAssertDecl(BUFFER_MAX_RINGS >= MR_MAX_FLUSH_WORKERS,
 
 #define BUFFER_TRANCHE "metrics_rollup ingest buffer"
 #define BUFFER_WRAP ((uint32) 0xFFFFFFFF)
+
+/* Batches at least this large rotate over the rings (buffer_append). */
+#define BUFFER_SPREAD_BATCH 64
 
 /* Longest binary COPY tuple a record can become (see drain_encode). */
 #define BUFFER_MAX_TUPLE (2 + 7 * 4 + 63 + 255 + 255 + 8 + 8 + 1 + 65535)
@@ -399,13 +404,22 @@ partition_append(int i, const BufferEvent *events, int n, int *fill)
  * Append n events (all of them, to one ring) or nothing.  Tries the
  * caller's own ring first, then the others.  On success *fill is the use
  * of the ring that took them, in percent (for backpressure).
+ *
+ * A batch of BUFFER_SPREAD_BATCH events or more starts one ring further
+ * than the caller's previous batch: one producer of large batches then
+ * feeds every flush worker, not only the owner of its own ring.  Single
+ * events stay on the caller's ring (no contention with other producers).
  */
 bool
 buffer_append(const BufferEvent *events, int n, int *fill)
 {
+	static uint32 batches = 0;
 	int			nrings = shared->nrings;
-	int			first = MyBackendId % nrings;
+	int			first = MyBackendId;
 
+	if (n >= BUFFER_SPREAD_BATCH)
+		first += (int) (batches++ % (uint32) nrings);
+	first %= nrings;
 	if (first < 0)
 		first = 0;
 	for (int k = 0; k < nrings; k++)
