@@ -737,7 +737,6 @@ uint64
 buffer_drain_begin(uint64 max_events)
 {
 	uint64		pending = 0;
-	uint64		end[BUFFER_MAX_RINGS];
 
 	Assert(my_drainer >= 0);
 	if (drain.stage == NULL)
@@ -750,20 +749,22 @@ buffer_drain_begin(uint64 max_events)
 											max_events * sizeof(BufferRecord *));
 		drain.recs_alloc = max_events;
 	}
+	drain.nrecs = 0;
 	for (int i = 0; i < my_nrings; i++)
 	{
 		BufferPartition *part = &shared->parts[my_rings[i]].p;
 
+		uint64		end;
+
 		LWLockAcquire(part->lock, LW_SHARED);
 		drain.start[i] = drain.cur[i] = part->tail;
-		end[i] = part->head;
+		end = part->head;
 		pending += part->head_events - part->tail_events;
 		LWLockRelease(part->lock);
 		drain.events[i] = 0;
+		/* records below head are complete and nobody else reads them */
+		drain_collect_ring(i, end, max_events);
 	}
-	drain.nrecs = 0;
-	for (int i = 0; i < my_nrings; i++)
-		drain_collect_ring(i, end[i], max_events);
 	qsort(drain.recs, drain.nrecs, sizeof(BufferRecord *), drain_record_cmp);
 	buffer_drain_range(0, drain.nrecs);
 	return pending;
