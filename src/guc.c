@@ -68,17 +68,22 @@ static const struct config_enum_entry overflow_policy_options[] = {
  * run record() at about the cost of SELECT 1) keep the others busy; one
  * drainer alone drains at ~0.8x one COPY stream, two at ~1.2x even on 2
  * cores (test/bench/sustained_bench.sh), and an idle one only sleeps.  On
- * the 16-core machine of the benchmarks auto gives 4.
+ * the 16-core machine of the benchmarks auto gives 4.  At most
+ * max_worker_processes - 1.
  */
 int
 guc_flush_workers(void)
 {
-	long		ncpu;
+	long		n = mr_flush_workers;
 
-	if (mr_flush_workers > 0)
-		return mr_flush_workers;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	return (int) Max(2, Min(ncpu / 4, 8));
+	if (n == 0)
+		n = Max(2, Min(sysconf(_SC_NPROCESSORS_ONLN) / 4, 8));
+	/*
+	 * A flush worker that cannot start would leave its rings undrained:
+	 * never more than max_worker_processes leaves beside the maintenance
+	 * worker (worker_register warns).
+	 */
+	return (int) Max(1, Min(n, max_worker_processes - 1));
 }
 
 /*

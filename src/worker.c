@@ -178,11 +178,11 @@ worker_register_one(int role)
 void
 worker_register(void)
 {
-	if (guc_flush_workers() + 1 > max_worker_processes)
+	if (mr_flush_workers + 1 > max_worker_processes)
 		ereport(WARNING,
-				(errmsg("metrics_rollup needs %d background workers but max_worker_processes is %d",
-						guc_flush_workers() + 1, max_worker_processes),
-				 errhint("Raise max_worker_processes to at least metrics_rollup.flush_workers + 1 plus what parallel query and other extensions use, or lower metrics_rollup.flush_workers.")));
+				(errmsg("metrics_rollup.flush_workers = %d does not fit in max_worker_processes = %d: %d flush workers start",
+						mr_flush_workers, max_worker_processes, guc_flush_workers()),
+				 errhint("Raise max_worker_processes to at least metrics_rollup.flush_workers + 1 plus what parallel query and other extensions use.")));
 	worker_register_one(0);
 	for (int k = 0; k < guc_flush_workers(); k++)
 		worker_register_one(k + 1);
