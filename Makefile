@@ -30,7 +30,8 @@ OBJS = \
 	src/classes.o \
 	src/poll.o \
 	src/statsreset.o \
-	src/dbcheck.o
+	src/dbcheck.o \
+	src/drain.o
 
 DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.0--1.1.sql \
 	src/metrics_rollup--1.1--1.2.sql

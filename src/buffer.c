@@ -1,17 +1,29 @@
 /*-------------------------------------------------------------------------
  *
  * buffer.c
- *	  The shared-memory ingest buffer: BUFFER_PARTITIONS byte rings of
+ *	  The shared-memory ingest buffer: partitioned byte rings of
  *	  variable-size event records, plus the ingest counters.
  *
  * Owns: the shared struct "metrics_rollup ingest buffer" (sized by
- * metrics_rollup.buffer_size), the record layout inside the rings, the
- * binary COPY stream the worker feeds to CopyFrom, and the counters shown
- * by the stats view.
+ * metrics_rollup.buffer_size), the record layout inside the rings, which
+ * flush worker drains which ring, the binary COPY stream a flush worker
+ * feeds to CopyFrom, and the counters shown by the stats view and
+ * drain_stats().
  *
  * Must never: run SQL, start transactions or decide an overflow policy
- * (ingest.c does); advance a tail before the worker's transaction has
- * committed (the caller of buffer_drain_committed guarantees that).
+ * (ingest.c does); advance a tail before the drainer's transaction has
+ * committed (the caller of buffer_drain_committed guarantees that); let
+ * two drainers walk the same ring.
+ *
+ * Rings and drainers.  There are nrings = flush_workers * ceil(8 /
+ * flush_workers) rings (the smallest multiple of flush_workers that is at
+ * least 8, so every drainer owns as many rings as the others), fixed at
+ * server start.  Ring i belongs to flush worker i % flush_workers: only
+ * that process walks it and moves its tail, so drainers never contend
+ * with each other and each ring keeps the single-consumer rule below.
+ * A producer crossing flush_threshold (or backpressure_threshold, when
+ * lower: producers are about to be slowed) in ring i wakes ring i's owner
+ * only.
  *
  * Layout.  Each partition is a ring of "capacity" bytes.  Positions are
  * monotonic uint64 byte counts; a byte's offset is pos % capacity.  Bytes
@@ -27,25 +39,30 @@
  *	- partition->lock (one LWLock each, tranche "metrics_rollup ingest
  *	  buffer") guards head, tail, head_events and tail_events.  A producer
  *	  holds it exclusively only to reserve and copy its record(s) and move
- *	  head.  The worker takes it shared to read head (which makes the
- *	  records below head visible to it), reads the records without the lock
- *	  (nobody writes in [tail, head)), and takes it exclusively to move tail
- *	  after its transaction committed.  Only the worker moves tail.
- *	- Producers pick partition MyBackendId % BUFFER_PARTITIONS first and
- *	  try the others only when theirs is full, so producers on different
- *	  partitions never contend.
+ *	  head.  The ring's drainer takes it shared to read head (which makes
+ *	  the records below head visible to it), reads the records without the
+ *	  lock (nobody writes in [tail, head)), and takes it exclusively to
+ *	  move tail after its transaction committed.  Only the ring's drainer
+ *	  moves tail.
+ *	- Producers pick partition MyBackendId % nrings first and try the
+ *	  others only when theirs is full, so producers on different
+ *	  partitions never contend; a batch of BUFFER_SPREAD_BATCH events or
+ *	  more starts one partition further than the producer's previous one,
+ *	  so that one producer of large batches feeds every drainer.
  *	- mutex (spinlock) guards worker_pid, worker_latch and
- *	  last_flush_error: a few instructions, no calls under it.
+ *	  last_flush_error; each drainer slot's own mutex guards its pid, latch
+ *	  and last_error: a few instructions, no calls under them.
  *	- Counters are pg_atomic_uint64, updated without a lock; except the
  *	  count of buffered events, which is the sum of the rings' head_events
  *	  (kept under the ring lock already held), so that the hot path of
- *	  record() touches no cache line shared by all producers.
- *	- drained_cv is broadcast by the worker whenever tails moved; flush()
- *	  callers and producers waiting for room sleep on it.
+ *	  record() touches no cache line shared by all producers.  A drainer
+ *	  slot's counters are written by that drainer only.
+ *	- drained_cv is broadcast by a drainer whenever its tails moved;
+ *	  flush() callers and producers waiting for room sleep on it.
  *
  * XXX: a batch is all-or-nothing in ONE ring, so a batch larger than the
  * free space of every ring overflows even when the rings together have
- * room, and one larger than a ring (buffer_size / BUFFER_PARTITIONS)
+ * room, and one larger than a ring (buffer_size / nrings)
  * always overflows.  Splitting batches across rings would lift that at
  * the price of a multi-ring reservation.
  *
@@ -73,8 +90,14 @@
 #include "buffer.h"
 #include "guc.h"
 
+StaticAssertDecl(BUFFER_MAX_RINGS >= MR_MAX_FLUSH_WORKERS,
+				 "every flush worker owns at least one ring");
+
 #define BUFFER_TRANCHE "metrics_rollup ingest buffer"
 #define BUFFER_WRAP ((uint32) 0xFFFFFFFF)
+
+/* Batches at least this large rotate over the rings (buffer_append). */
+#define BUFFER_SPREAD_BATCH 64
 
 /* Longest binary COPY tuple a record can become (see drain_encode). */
 #define BUFFER_MAX_TUPLE (2 + 7 * 4 + 63 + 255 + 255 + 8 + 8 + 1 + 65535)
@@ -108,12 +131,30 @@ typedef union BufferPartitionPadded
 	char		pad[PG_CACHE_LINE_SIZE];
 } BufferPartitionPadded;
 
+/* One flush worker's registration and counters (it alone writes them). */
+typedef struct BufferDrainer
+{
+	slock_t		mutex;			/* guards pid, latch and last_error */
+	int			pid;			/* 0: not running */
+	Latch	   *latch;
+	char		last_error[256];	/* "" after a successful flush */
+	pg_atomic_uint64 starts;	/* attaches since server start */
+	pg_atomic_uint64 events_flushed;
+	pg_atomic_uint64 flush_count;
+	pg_atomic_uint64 flush_failures;
+	pg_atomic_uint64 last_flush_at; /* TimestampTz; 0: never */
+	pg_atomic_uint64 last_flush_duration_us;
+	pg_atomic_uint64 rate;		/* events/s committed, last sample */
+} BufferDrainer;
+
 typedef struct BufferShared
 {
 	slock_t		mutex;			/* guards the next three fields */
-	int			worker_pid;		/* 0: no worker */
+	int			worker_pid;		/* 0: no maintenance worker */
 	Latch	   *worker_latch;
 	char		last_flush_error[256];	/* "" after a successful flush */
+	int			nrings;			/* rings in use, fixed at start */
+	int			ndrainers;		/* flush_workers at start */
 
 	ConditionVariable drained_cv;	/* broadcast when tails moved */
 
@@ -128,11 +169,17 @@ typedef struct BufferShared
 	pg_atomic_uint64 last_flush_duration_us;
 
 	uint64		capacity;		/* bytes per ring, multiple of 8 */
-	BufferPartitionPadded parts[BUFFER_PARTITIONS];
-	/* then BUFFER_PARTITIONS rings of capacity bytes, at buffer_data() */
+	BufferDrainer drainers[MR_MAX_FLUSH_WORKERS];
+	BufferPartitionPadded parts[BUFFER_MAX_RINGS];
+	/* then nrings rings of capacity bytes, at buffer_data() */
 } BufferShared;
 
 static BufferShared *shared = NULL;
+
+/* In a flush worker: its number and the rings it owns; -1 elsewhere. */
+static int	my_drainer = -1;
+static int	my_rings[BUFFER_MAX_RINGS];
+static int	my_nrings = 0;
 
 static Size buffer_shmem_size(void);
 static void buffer_shmem_init(void *shmem, bool found);
@@ -140,7 +187,7 @@ static void buffer_shmem_init(void *shmem, bool found);
 const ShmemPiece buffer_shmem_piece = {
 	BUFFER_TRANCHE,
 	buffer_shmem_size,
-	BUFFER_PARTITIONS,
+	BUFFER_MAX_RINGS,
 	buffer_shmem_init
 };
 
@@ -149,12 +196,21 @@ const ShmemPiece buffer_shmem_piece = {
  * ----------------------------------------------------------------
  */
 
+/* The smallest multiple of flush_workers that is at least BUFFER_MIN_RINGS. */
+static int
+buffer_ring_count(void)
+{
+	int			nd = Max(1, Min(guc_flush_workers(), MR_MAX_FLUSH_WORKERS));
+
+	return nd * ((BUFFER_MIN_RINGS + nd - 1) / nd);
+}
+
 static uint64
 buffer_ring_capacity(void)
 {
 	uint64		total = (uint64) mr_buffer_size_kb * 1024;
 
-	return TYPEALIGN_DOWN(8, total / BUFFER_PARTITIONS);
+	return TYPEALIGN_DOWN(8, total / buffer_ring_count());
 }
 
 static Size
@@ -162,7 +218,7 @@ buffer_shmem_size(void)
 {
 	Size		size = MAXALIGN(sizeof(BufferShared));
 
-	size = add_size(size, mul_size(buffer_ring_capacity(), BUFFER_PARTITIONS));
+	size = add_size(size, mul_size(buffer_ring_capacity(), buffer_ring_count()));
 	return size;
 }
 
@@ -190,9 +246,27 @@ buffer_shmem_init(void *shmem, bool found)
 	pg_atomic_init_u64(&shared->last_flush_at, 0);
 	pg_atomic_init_u64(&shared->last_flush_duration_us, 0);
 	shared->capacity = buffer_ring_capacity();
+	shared->nrings = buffer_ring_count();
+	shared->ndrainers = Max(1, Min(guc_flush_workers(), MR_MAX_FLUSH_WORKERS));
+	for (int k = 0; k < MR_MAX_FLUSH_WORKERS; k++)
+	{
+		BufferDrainer *d = &shared->drainers[k];
+
+		SpinLockInit(&d->mutex);
+		d->pid = 0;
+		d->latch = NULL;
+		d->last_error[0] = '\0';
+		pg_atomic_init_u64(&d->starts, 0);
+		pg_atomic_init_u64(&d->events_flushed, 0);
+		pg_atomic_init_u64(&d->flush_count, 0);
+		pg_atomic_init_u64(&d->flush_failures, 0);
+		pg_atomic_init_u64(&d->last_flush_at, 0);
+		pg_atomic_init_u64(&d->last_flush_duration_us, 0);
+		pg_atomic_init_u64(&d->rate, 0);
+	}
 
 	locks = GetNamedLWLockTranche(BUFFER_TRANCHE);
-	for (int i = 0; i < BUFFER_PARTITIONS; i++)
+	for (int i = 0; i < BUFFER_MAX_RINGS; i++)
 	{
 		BufferPartition *part = &shared->parts[i].p;
 
@@ -285,14 +359,18 @@ write_record(char *ring, uint64 pos, const BufferEvent *ev)
 	return pos + size;
 }
 
-/* Append all n events to ring i, or nothing when they do not fit. */
+/*
+ * Append all n events to ring i, or nothing when they do not fit.  On
+ * success *fill is the ring's use after the append, in percent.
+ */
 static bool
-partition_append(int i, const BufferEvent *events, int n)
+partition_append(int i, const BufferEvent *events, int n, int *fill)
 {
 	BufferPartition *part = &shared->parts[i].p;
 	char	   *ring = buffer_data(i);
 	uint64		cap = shared->capacity;
-	uint64		threshold = cap / 100 * mr_flush_threshold;
+	uint64		threshold = cap / 100 * Min(mr_flush_threshold,
+											mr_backpressure_threshold);
 	uint64		pos,
 				end,
 				used_before,
@@ -321,26 +399,38 @@ partition_append(int i, const BufferEvent *events, int n)
 	part->head_events += n;
 	LWLockRelease(part->lock);
 
-	/* Crossing flush_threshold wakes the worker early. */
+	*fill = (int) (used_after * 100 / cap);
+	/* Crossing flush_threshold (or backpressure_threshold) wakes the drainer */
 	if (used_before < threshold && used_after >= threshold)
-		buffer_wake_worker();
+		buffer_wake_drainer(i % shared->ndrainers);
 	return true;
 }
 
 /*
  * Append n events (all of them, to one ring) or nothing.  Tries the
- * caller's own ring first, then the others.
+ * caller's own ring first, then the others.  On success *fill is the use
+ * of the ring that took them, in percent (for backpressure).
+ *
+ * A batch of BUFFER_SPREAD_BATCH events or more starts one ring further
+ * than the caller's previous batch: one producer of large batches then
+ * feeds every flush worker, not only the owner of its own ring.  Single
+ * events stay on the caller's ring (no contention with other producers).
  */
 bool
-buffer_append(const BufferEvent *events, int n)
+buffer_append(const BufferEvent *events, int n, int *fill)
 {
-	int			first = MyBackendId % BUFFER_PARTITIONS;
+	static uint32 batches = 0;
+	int			nrings = shared->nrings;
+	int			first = MyBackendId;
 
+	if (n >= BUFFER_SPREAD_BATCH)
+		first += (int) (batches++ % (uint32) nrings);
+	first %= nrings;
 	if (first < 0)
 		first = 0;
-	for (int k = 0; k < BUFFER_PARTITIONS; k++)
+	for (int k = 0; k < nrings; k++)
 	{
-		if (partition_append((first + k) % BUFFER_PARTITIONS, events, n))
+		if (partition_append((first + k) % nrings, events, n, fill))
 			return true;
 	}
 	return false;
@@ -405,7 +495,7 @@ buffer_flush_targets(uint64 *heads)
 {
 	uint64		pending = 0;
 
-	for (int i = 0; i < BUFFER_PARTITIONS; i++)
+	for (int i = 0; i < shared->nrings; i++)
 	{
 		BufferPartition *part = &shared->parts[i].p;
 
@@ -421,7 +511,7 @@ buffer_flush_targets(uint64 *heads)
 bool
 buffer_reached(const uint64 *heads)
 {
-	for (int i = 0; i < BUFFER_PARTITIONS; i++)
+	for (int i = 0; i < shared->nrings; i++)
 	{
 		BufferPartition *part = &shared->parts[i].p;
 		bool		reached;
@@ -478,43 +568,113 @@ buffer_detach_worker(void)
 	SpinLockRelease(&shared->mutex);
 }
 
-int
-buffer_worker_pid(void)
+/*
+ * Flush worker k starts: publish its pid and latch, and learn its rings
+ * (ring i belongs to drainer i % flush_workers).
+ */
+void
+buffer_attach_drainer(int k, int pid, Latch *latch)
 {
-	int			pid;
+	BufferDrainer *d;
 
-	SpinLockAcquire(&shared->mutex);
-	pid = shared->worker_pid;
-	SpinLockRelease(&shared->mutex);
-	return pid;
+	Assert(k >= 0 && k < shared->ndrainers);
+	d = &shared->drainers[k];
+	my_drainer = k;
+	my_nrings = 0;
+	for (int i = k; i < shared->nrings; i += shared->ndrainers)
+		my_rings[my_nrings++] = i;
+	pg_atomic_fetch_add_u64(&d->starts, 1);
+	SpinLockAcquire(&d->mutex);
+	d->pid = pid;
+	d->latch = latch;
+	SpinLockRelease(&d->mutex);
 }
 
 void
-buffer_wake_worker(void)
+buffer_detach_drainer(void)
 {
+	BufferDrainer *d;
+
+	if (my_drainer < 0)
+		return;
+	d = &shared->drainers[my_drainer];
+	SpinLockAcquire(&d->mutex);
+	d->pid = 0;
+	d->latch = NULL;
+	SpinLockRelease(&d->mutex);
+}
+
+int
+buffer_drainer_count(void)
+{
+	return shared->ndrainers;
+}
+
+/* How many flush workers are attached now. */
+int
+buffer_drainers_running(void)
+{
+	int			running = 0;
+
+	for (int k = 0; k < shared->ndrainers; k++)
+	{
+		BufferDrainer *d = &shared->drainers[k];
+
+		SpinLockAcquire(&d->mutex);
+		running += d->pid != 0;
+		SpinLockRelease(&d->mutex);
+	}
+	return running;
+}
+
+void
+buffer_wake_drainer(int k)
+{
+	BufferDrainer *d = &shared->drainers[k];
 	Latch	   *latch;
 
-	SpinLockAcquire(&shared->mutex);
-	latch = shared->worker_latch;
-	SpinLockRelease(&shared->mutex);
+	SpinLockAcquire(&d->mutex);
+	latch = d->latch;
+	SpinLockRelease(&d->mutex);
 	if (latch)
 		SetLatch(latch);
+}
+
+/* Wake every flush worker (flush(), producers waiting for room). */
+void
+buffer_wake_drainers(void)
+{
+	for (int k = 0; k < shared->ndrainers; k++)
+		buffer_wake_drainer(k);
 }
 
 /* ----------------------------------------------------------------
  * Draining: a binary COPY stream straight from the rings
  *
- * Worker-local state; one drain at a time.  buffer_drain_begin takes a
- * snapshot of the heads, buffer_drain_read (the COPY data source callback,
- * which has no argument) walks the records, and buffer_drain_committed
- * moves the tails to where the walk stopped.  A failed transaction simply
- * never calls buffer_drain_committed: the records stay.
+ * Drainer-local state, over the rings this flush worker owns (my_rings);
+ * one drain at a time.  buffer_drain_begin takes a snapshot of the heads
+ * and collects the records of the batch (at most max_events, oldest first
+ * in each ring) as pointers into the rings, then sorts the pointers by
+ * (kind, entity_id, recorded_at) bytes; buffer_drain_read (the COPY data
+ * source callback, which has no argument) encodes them in that order, and
+ * buffer_drain_committed moves the tails past everything collected.  A
+ * failed transaction simply never calls buffer_drain_committed: the
+ * records stay.
  *
- * Events of the snapshot are numbered 0.. in walk order (ring 0 first).
- * buffer_drain_range restarts the walk to emit only a sub-range (the
- * flush job bisects a batch with a poison event that way) and
- * buffer_drain_event decodes one event (for the dead-letter table).
- * Skipped events count as walked: the tails move past them at commit.
+ * Why sort: most of a flush's time is the btree insertions into
+ * raw_metrics' (kind, entity_id, recorded_at) index (test/bench/
+ * drain_profile.sh).  Rows of one entity arriving together go to the same
+ * leaf page one after the other, which then stays in the CPU's caches,
+ * instead of a random leaf per row; the heap gets one entity's rows
+ * together too.  Sorting 100,000 pointers costs a few milliseconds.  A
+ * batch is committed or not as a whole, so its order inside is free.
+ *
+ * Events of the batch are numbered 0.. in sorted order.
+ * buffer_drain_range restarts the emission for a sub-range (the flush job
+ * bisects a batch with a poison event that way) and buffer_drain_event
+ * decodes one event (for the dead-letter table).  Events outside the
+ * emitted ranges still belong to the batch: the tails move past them at
+ * commit.
  * ----------------------------------------------------------------
  */
 
@@ -527,14 +687,15 @@ typedef enum DrainPhase
 
 typedef struct DrainState
 {
-	uint64		start[BUFFER_PARTITIONS];	/* tail at begin */
-	uint64		cur[BUFFER_PARTITIONS];	/* next record to emit */
-	uint64		end[BUFFER_PARTITIONS];	/* head at begin */
-	uint64		events[BUFFER_PARTITIONS];	/* emitted per ring */
-	int			part;			/* ring being walked */
-	uint64		walked;			/* events before cur, all rings */
-	uint64		max_events;		/* events the current range emits */
-	uint64		emitted;		/* events emitted in the current range */
+	/* indexed like my_rings[] */
+	uint64		start[BUFFER_MAX_RINGS];	/* tail at begin */
+	uint64		cur[BUFFER_MAX_RINGS];	/* end of what was collected */
+	uint64		events[BUFFER_MAX_RINGS];	/* collected per ring */
+	const BufferRecord **recs;	/* the batch, sorted */
+	uint64		nrecs;			/* events in recs */
+	uint64		recs_alloc;		/* allocated entries of recs */
+	uint64		next;			/* next entry of recs to emit */
+	uint64		stop;			/* emit up to this entry (excluded) */
 	DrainPhase	phase;
 	char	   *stage;			/* encoded bytes not yet handed to COPY */
 	int			stage_len;
@@ -543,34 +704,89 @@ typedef struct DrainState
 
 static DrainState drain;
 
+/* Sort order of a batch: kind, entity_id (bytes), then recorded_at. */
+static int
+drain_record_cmp(const void *a, const void *b)
+{
+	const BufferRecord *ra = *(const BufferRecord *const *) a;
+	const BufferRecord *rb = *(const BufferRecord *const *) b;
+	const char *ta = (const char *) (ra + 1);
+	const char *tb = (const char *) (rb + 1);
+	int			c;
+
+	c = memcmp(ta, tb, Min(ra->kind_len, rb->kind_len));
+	if (c != 0 || ra->kind_len != rb->kind_len)
+		return c != 0 ? c : (ra->kind_len < rb->kind_len ? -1 : 1);
+	ta += ra->kind_len;
+	tb += rb->kind_len;
+	c = memcmp(ta, tb, Min(ra->entity_id_len, rb->entity_id_len));
+	if (c != 0 || ra->entity_id_len != rb->entity_id_len)
+		return c != 0 ? c : (ra->entity_id_len < rb->entity_id_len ? -1 : 1);
+	if (ra->recorded_at != rb->recorded_at)
+		return ra->recorded_at < rb->recorded_at ? -1 : 1;
+	return 0;
+}
+
+/* Collect up to max_events records of ring index i, from its tail. */
+static void
+drain_collect_ring(int i, uint64 end, uint64 max_events)
+{
+	uint64		cap = shared->capacity;
+	char	   *ring = buffer_data(my_rings[i]);
+
+	while (drain.cur[i] < end && drain.nrecs < max_events)
+	{
+		const BufferRecord *rec = (const BufferRecord *) (ring + drain.cur[i] % cap);
+
+		if (rec->total_len == BUFFER_WRAP)
+		{
+			drain.cur[i] += cap - drain.cur[i] % cap;
+			continue;
+		}
+		drain.recs[drain.nrecs++] = rec;
+		drain.cur[i] += rec->total_len;
+		drain.events[i]++;
+	}
+}
+
 /*
- * Snapshot every ring for a drain of at most max_events; returns how many
- * events are pending (0: nothing to do).
+ * Snapshot every ring of ours and collect a batch of at most max_events,
+ * sorted; returns how many events are pending (0: nothing to do).
  */
 uint64
 buffer_drain_begin(uint64 max_events)
 {
 	uint64		pending = 0;
 
+	Assert(my_drainer >= 0);
 	if (drain.stage == NULL)
 		drain.stage = MemoryContextAlloc(TopMemoryContext, BUFFER_MAX_TUPLE);
-	for (int i = 0; i < BUFFER_PARTITIONS; i++)
+	if (drain.recs_alloc < max_events)
 	{
-		BufferPartition *part = &shared->parts[i].p;
+		if (drain.recs)
+			pfree(drain.recs);
+		drain.recs = MemoryContextAllocHuge(TopMemoryContext,
+											max_events * sizeof(BufferRecord *));
+		drain.recs_alloc = max_events;
+	}
+	drain.nrecs = 0;
+	for (int i = 0; i < my_nrings; i++)
+	{
+		BufferPartition *part = &shared->parts[my_rings[i]].p;
+
+		uint64		end;
 
 		LWLockAcquire(part->lock, LW_SHARED);
 		drain.start[i] = drain.cur[i] = part->tail;
-		drain.end[i] = part->head;
+		end = part->head;
 		pending += part->head_events - part->tail_events;
 		LWLockRelease(part->lock);
 		drain.events[i] = 0;
+		/* records below head are complete and nobody else reads them */
+		drain_collect_ring(i, end, max_events);
 	}
-	drain.part = 0;
-	drain.walked = 0;
-	drain.max_events = max_events;
-	drain.emitted = 0;
-	drain.phase = DRAIN_HEADER;
-	drain.stage_len = drain.stage_off = 0;
+	qsort(drain.recs, drain.nrecs, sizeof(BufferRecord *), drain_record_cmp);
+	buffer_drain_range(0, drain.nrecs);
 	return pending;
 }
 
@@ -641,49 +857,14 @@ drain_encode(const BufferRecord *rec, char *out)
 	return (int) (p - out);
 }
 
-/* The next record of the walk (advancing past it), or NULL at its end. */
-static const BufferRecord *
-drain_next_record(void)
-{
-	uint64		cap = shared->capacity;
-
-	while (drain.part < BUFFER_PARTITIONS)
-	{
-		int			i = drain.part;
-		const BufferRecord *rec;
-
-		if (drain.cur[i] >= drain.end[i])
-		{
-			drain.part++;
-			continue;
-		}
-		rec = (const BufferRecord *) (buffer_data(i) + drain.cur[i] % cap);
-		if (rec->total_len == BUFFER_WRAP)
-		{
-			drain.cur[i] += cap - drain.cur[i] % cap;
-			continue;
-		}
-		drain.cur[i] += rec->total_len;
-		drain.events[i]++;
-		drain.walked++;
-		return rec;
-	}
-	return NULL;
-}
-
 /* Stage the next tuple, or the trailer when the range is exhausted. */
 static void
 drain_stage_next(void)
 {
-	const BufferRecord *rec = NULL;
-
 	drain.stage_off = 0;
-	if (drain.emitted < drain.max_events)
-		rec = drain_next_record();
-	if (rec != NULL)
+	if (drain.next < drain.stop)
 	{
-		drain.stage_len = drain_encode(rec, drain.stage);
-		drain.emitted++;
+		drain.stage_len = drain_encode(drain.recs[drain.next++], drain.stage);
 		return;
 	}
 	/* trailer: a field count of -1 */
@@ -693,31 +874,21 @@ drain_stage_next(void)
 }
 
 /*
- * Restart the walk of the snapshot taken by buffer_drain_begin so that
- * the COPY stream holds events [first, first + count) only.
+ * Restart the COPY stream of the batch collected by buffer_drain_begin so
+ * that it holds events [first, first + count) only.
  */
 void
 buffer_drain_range(uint64 first, uint64 count)
 {
-	for (int i = 0; i < BUFFER_PARTITIONS; i++)
-	{
-		drain.cur[i] = drain.start[i];
-		drain.events[i] = 0;
-	}
-	drain.part = 0;
-	drain.walked = 0;
-	while (drain.walked < first && drain_next_record() != NULL)
-		;
-	drain.max_events = count;
-	drain.emitted = 0;
+	drain.next = Min(first, drain.nrecs);
+	drain.stop = Min(first + count, drain.nrecs);
 	drain.phase = DRAIN_HEADER;
 	drain.stage_len = drain.stage_off = 0;
 }
 
 /*
- * Event number index of the snapshot, pointing into the ring (valid until
- * the tails move).  Moves the walk: call buffer_drain_range afterwards.
- * Returns false when the snapshot has fewer events.
+ * Event number index of the batch, pointing into the ring (valid until
+ * the tails move).  Returns false when the batch has fewer events.
  */
 bool
 buffer_drain_event(uint64 index, BufferEvent *ev)
@@ -725,10 +896,9 @@ buffer_drain_event(uint64 index, BufferEvent *ev)
 	const BufferRecord *rec;
 	const char *text;
 
-	buffer_drain_range(index, 0);
-	rec = drain_next_record();
-	if (rec == NULL)
+	if (index >= drain.nrecs)
 		return false;
+	rec = drain.recs[index];
 	text = (const char *) (rec + 1);
 	ev->kind = text;
 	ev->kind_len = rec->kind_len;
@@ -784,7 +954,7 @@ buffer_drain_read(void *outbuf, int minread, int maxread)
 }
 
 /*
- * The drain's transaction committed: move the tails past what was walked,
+ * The drain's transaction committed: move the tails past what was collected,
  * count it (rejected of them went to the dead-letter table, not to
  * raw_metrics) and wake waiters.  Returns the events taken out.
  */
@@ -792,10 +962,12 @@ uint64
 buffer_drain_committed(TimestampTz started, uint64 rejected)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	BufferDrainer *d = &shared->drainers[my_drainer];
+	uint64		taken = drain.nrecs;
 
-	for (int i = 0; i < BUFFER_PARTITIONS; i++)
+	for (int i = 0; i < my_nrings; i++)
 	{
-		BufferPartition *part = &shared->parts[i].p;
+		BufferPartition *part = &shared->parts[my_rings[i]].p;
 
 		if (drain.cur[i] == drain.start[i])
 			continue;
@@ -806,21 +978,32 @@ buffer_drain_committed(TimestampTz started, uint64 rejected)
 		LWLockRelease(part->lock);
 	}
 
-	if (drain.walked > 0)
+	if (drain.nrecs > 0)
 	{
-		Assert(rejected <= drain.walked);
-		pg_atomic_fetch_add_u64(&shared->events_flushed, drain.walked - rejected);
+		Assert(rejected <= drain.nrecs);
+		pg_atomic_fetch_add_u64(&shared->events_flushed, drain.nrecs - rejected);
 		pg_atomic_fetch_add_u64(&shared->flush_count, 1);
 		pg_atomic_write_u64(&shared->last_flush_at, (uint64) now);
 		pg_atomic_write_u64(&shared->last_flush_duration_us,
 							(uint64) (now - started));
+		/* this drainer's own copy; only it writes its slot */
+		pg_atomic_fetch_add_u64(&d->events_flushed, drain.nrecs - rejected);
+		pg_atomic_fetch_add_u64(&d->flush_count, 1);
+		pg_atomic_write_u64(&d->last_flush_at, (uint64) now);
+		pg_atomic_write_u64(&d->last_flush_duration_us, (uint64) (now - started));
 	}
 	SpinLockAcquire(&shared->mutex);
 	shared->last_flush_error[0] = '\0';
 	SpinLockRelease(&shared->mutex);
+	SpinLockAcquire(&d->mutex);
+	d->last_error[0] = '\0';
+	SpinLockRelease(&d->mutex);
 
+	/* the pointers die with the tails' move */
+	drain.nrecs = 0;
+	buffer_drain_range(0, 0);
 	ConditionVariableBroadcast(&shared->drained_cv);
-	return drain.walked;
+	return taken;
 }
 
 /* A flush failed: keep the events, count and show the error. */
@@ -841,15 +1024,81 @@ buffer_report_flush_error(const char *message)
 	SpinLockAcquire(&shared->mutex);
 	memcpy(shared->last_flush_error, text, len + 1);
 	SpinLockRelease(&shared->mutex);
+	if (my_drainer >= 0)
+	{
+		BufferDrainer *d = &shared->drainers[my_drainer];
+
+		StaticAssertStmt(sizeof(d->last_error) == sizeof(text), "same size");
+		pg_atomic_fetch_add_u64(&d->flush_failures, 1);
+		SpinLockAcquire(&d->mutex);
+		memcpy(d->last_error, text, len + 1);
+		SpinLockRelease(&d->mutex);
+	}
 }
 
-/* Events appended but not committed. */
+/* Events appended to any ring but not committed. */
 uint64
 buffer_pending_events(void)
 {
-	uint64		heads[BUFFER_PARTITIONS];
+	uint64		heads[BUFFER_MAX_RINGS];
 
 	return buffer_flush_targets(heads);
+}
+
+/* Events and bytes appended to drainer k's rings but not committed. */
+static uint64
+buffer_drainer_backlog(int k, uint64 *bytes)
+{
+	uint64		pending = 0;
+
+	*bytes = 0;
+	for (int i = k; i < shared->nrings; i += shared->ndrainers)
+	{
+		BufferPartition *part = &shared->parts[i].p;
+
+		LWLockAcquire(part->lock, LW_SHARED);
+		pending += part->head_events - part->tail_events;
+		*bytes += part->head - part->tail;
+		LWLockRelease(part->lock);
+	}
+	return pending;
+}
+
+/* In a flush worker: events pending in its own rings. */
+uint64
+buffer_own_pending_events(void)
+{
+	uint64		bytes;
+
+	Assert(my_drainer >= 0);
+	return buffer_drainer_backlog(my_drainer, &bytes);
+}
+
+/*
+ * In a flush worker, at most once a second: publish the rate at which it
+ * committed events since the previous sample.
+ */
+void
+buffer_drainer_sample_rate(void)
+{
+	static TimestampTz sampled_at = 0;
+	static uint64 sampled_events = 0;
+	BufferDrainer *d;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		events;
+
+	if (my_drainer < 0)
+		return;
+	d = &shared->drainers[my_drainer];
+	events = pg_atomic_read_u64(&d->events_flushed);
+	if (sampled_at != 0 && now - sampled_at < USECS_PER_SEC)
+		return;
+	if (sampled_at != 0)
+		pg_atomic_write_u64(&d->rate,
+							(events - sampled_events) * USECS_PER_SEC /
+							(uint64) (now - sampled_at));
+	sampled_at = now;
+	sampled_events = events;
 }
 
 /* ----------------------------------------------------------------
@@ -861,8 +1110,8 @@ void
 buffer_get_stats(BufferStats *stats)
 {
 	memset(stats, 0, sizeof(*stats));
-	stats->capacity_bytes = shared->capacity * BUFFER_PARTITIONS;
-	for (int i = 0; i < BUFFER_PARTITIONS; i++)
+	stats->capacity_bytes = shared->capacity * shared->nrings;
+	for (int i = 0; i < shared->nrings; i++)
 	{
 		BufferPartition *part = &shared->parts[i].p;
 
@@ -888,4 +1137,34 @@ buffer_get_stats(BufferStats *stats)
 		   sizeof(stats->last_flush_error));
 	stats->worker_pid = shared->worker_pid;
 	SpinLockRelease(&shared->mutex);
+}
+
+/* Flush worker k as drain_stats() shows it; false when k is out of range. */
+bool
+buffer_get_drainer_stats(int k, BufferDrainerStats *stats)
+{
+	BufferDrainer *d;
+
+	if (k < 0 || k >= shared->ndrainers)
+		return false;
+	d = &shared->drainers[k];
+	memset(stats, 0, sizeof(*stats));
+	stats->nrings = 0;
+	for (int i = k; i < shared->nrings; i += shared->ndrainers)
+		stats->rings[stats->nrings++] = i;
+	stats->capacity_bytes = shared->capacity * stats->nrings;
+	stats->events_pending = buffer_drainer_backlog(k, &stats->used_bytes);
+	stats->starts = pg_atomic_read_u64(&d->starts);
+	stats->events_flushed = pg_atomic_read_u64(&d->events_flushed);
+	stats->flush_count = pg_atomic_read_u64(&d->flush_count);
+	stats->flush_failures = pg_atomic_read_u64(&d->flush_failures);
+	stats->last_flush_at = (TimestampTz) pg_atomic_read_u64(&d->last_flush_at);
+	stats->last_flush_duration_us =
+		(int64) pg_atomic_read_u64(&d->last_flush_duration_us);
+	stats->rate = pg_atomic_read_u64(&d->rate);
+	SpinLockAcquire(&d->mutex);
+	stats->pid = d->pid;
+	memcpy(stats->last_flush_error, d->last_error, sizeof(stats->last_flush_error));
+	SpinLockRelease(&d->mutex);
+	return true;
 }

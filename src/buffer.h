@@ -3,7 +3,8 @@
  * buffer.h
  *	  The shared-memory ingest buffer: partitioned byte rings of events.
  *
- * buffer.c owns the shared state; ingest.c appends, worker.c drains.
+ * buffer.c owns the shared state; ingest.c appends, the flush workers
+ * (worker.c, flush.c) drain, each its own rings.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,8 +16,12 @@
 
 #include "shmem.h"
 
-/* Number of independent rings; a backend uses MyBackendId % this first. */
-#define BUFFER_PARTITIONS 8
+/*
+ * Rings: at least BUFFER_MIN_RINGS, a multiple of flush_workers (see
+ * buffer.c); a backend uses MyBackendId % rings first.
+ */
+#define BUFFER_MIN_RINGS 8
+#define BUFFER_MAX_RINGS 32
 
 /*
  * One validated event, pointing into the caller's memory.  A NULL text
@@ -57,6 +62,25 @@ typedef struct BufferStats
 	int			worker_pid;			/* 0: no worker attached */
 } BufferStats;
 
+/* One flush worker, for drain_stats(). */
+typedef struct BufferDrainerStats
+{
+	int			pid;			/* 0: not running */
+	int			rings[BUFFER_MAX_RINGS];	/* the rings it owns */
+	int			nrings;
+	uint64		capacity_bytes; /* of its rings */
+	uint64		used_bytes;		/* backlog in its rings */
+	uint64		events_pending; /* backlog in its rings */
+	uint64		starts;			/* since server start */
+	uint64		events_flushed;
+	uint64		flush_count;
+	uint64		flush_failures;
+	uint64		rate;			/* events/s, last sample (about 1 s) */
+	TimestampTz last_flush_at;	/* 0: never */
+	int64		last_flush_duration_us;
+	char		last_flush_error[256];	/* "" after a success */
+} BufferDrainerStats;
+
 /* Counters ingest.c bumps; see BufferStats. */
 typedef enum BufferCounter
 {
@@ -69,7 +93,7 @@ typedef enum BufferCounter
 extern const ShmemPiece buffer_shmem_piece;
 
 /* producers (ingest.c) */
-extern bool buffer_append(const BufferEvent *events, int n);
+extern bool buffer_append(const BufferEvent *events, int n, int *fill);
 extern bool buffer_batch_can_ever_fit(const BufferEvent *events, int n);
 extern void buffer_count(BufferCounter counter, uint64 n);
 
@@ -80,11 +104,19 @@ extern void buffer_prepare_wait(void);
 extern void buffer_wait(long timeout_ms);
 extern void buffer_cancel_wait(void);
 
-/* the worker (worker.c) */
+/* the maintenance worker (worker.c), shown as stats.worker_pid */
 extern void buffer_attach_worker(int pid, Latch *latch);
 extern void buffer_detach_worker(void);
-extern int	buffer_worker_pid(void);
-extern void buffer_wake_worker(void);
+
+/* the flush workers (worker.c, flush.c) and who wakes them */
+extern void buffer_attach_drainer(int k, int pid, Latch *latch);
+extern void buffer_detach_drainer(void);
+extern int	buffer_drainer_count(void);
+extern int	buffer_drainers_running(void);
+extern void buffer_wake_drainer(int k);
+extern void buffer_wake_drainers(void);
+extern uint64 buffer_own_pending_events(void);
+extern void buffer_drainer_sample_rate(void);
 extern uint64 buffer_drain_begin(uint64 max_events);
 extern int	buffer_drain_read(void *outbuf, int minread, int maxread);
 extern void buffer_drain_range(uint64 first, uint64 count);
@@ -93,7 +125,8 @@ extern uint64 buffer_drain_committed(TimestampTz started, uint64 rejected);
 extern void buffer_report_flush_error(const char *message);
 extern uint64 buffer_pending_events(void);
 
-/* the stats view (ingest.c) */
+/* the stats view (ingest.c) and drain_stats() (drain.c) */
 extern void buffer_get_stats(BufferStats *stats);
+extern bool buffer_get_drainer_stats(int k, BufferDrainerStats *stats);
 
 #endif							/* METRICS_ROLLUP_BUFFER_H */

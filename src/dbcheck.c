@@ -21,7 +21,8 @@
  * after the checker exited).
  *
  * Must never: be called by two processes at once (only the main worker
- * calls it), or connect to any database itself.
+ * checks; flush workers wait for its answer, dbcheck_wait_for_main_worker),
+ * or connect to any database itself.
  *
  *-------------------------------------------------------------------------
  */
@@ -62,6 +63,7 @@ typedef enum DbCheckResult
 typedef struct DbCheckShared
 {
 	pg_atomic_uint32 result;	/* DbCheckResult of the last check */
+	pg_atomic_uint32 confirmed; /* 1: the main worker may connect */
 } DbCheckShared;
 
 static DbCheckShared *dbshared = NULL;
@@ -87,7 +89,10 @@ dbcheck_shmem_init(void *shmem, bool found)
 {
 	dbshared = (DbCheckShared *) shmem;
 	if (!found)
+	{
 		pg_atomic_init_u32(&dbshared->result, DBCHECK_UNKNOWN);
+		pg_atomic_init_u32(&dbshared->confirmed, 0);
+	}
 }
 
 /* Start the checking worker and wait for it to end; its answer. */
@@ -130,6 +135,7 @@ dbcheck_wait_for_database(void)
 						(errmsg("metrics_rollup worker: database \"%s\" (metrics_rollup.database) exists now, connecting",
 								mr_database)));
 			jobstate_set_worker_state("");
+			pg_atomic_write_u32(&dbshared->confirmed, 1);
 			return true;
 		}
 		if (!warned)
@@ -151,6 +157,25 @@ dbcheck_wait_for_database(void)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		wait_ms = Min(wait_ms * 2, DBCHECK_MAX_WAIT_MS);
+	}
+	return false;
+}
+
+/*
+ * For the flush workers: wait until the main worker's check let it connect
+ * (only the main worker checks and warns); false when a shutdown was
+ * requested meanwhile.  Call before connecting.
+ */
+bool
+dbcheck_wait_for_main_worker(void)
+{
+	while (!ShutdownRequestPending)
+	{
+		if (pg_atomic_read_u32(&dbshared->confirmed) != 0)
+			return true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
 	}
 	return false;
 }

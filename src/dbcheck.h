@@ -22,6 +22,9 @@ extern const ShmemPiece dbcheck_shmem_piece;
  */
 extern bool dbcheck_wait_for_database(void);
 
+/* Flush workers: wait until the main worker's check let it connect. */
+extern bool dbcheck_wait_for_main_worker(void);
+
 /* entry point of the short-lived checking worker */
 extern PGDLLEXPORT void dbcheck_main(Datum main_arg);
 

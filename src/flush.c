@@ -4,6 +4,9 @@
  *	  The flush job: moves buffered events into raw_metrics through the
  *	  COPY machinery, and isolates poison events.
  *
+ * Runs in each flush worker, over the rings that worker owns (buffer.c
+ * keeps the drain state per process).
+ *
  * Owns: the flush transaction (one batch of at most FLUSH_BATCH_EVENTS),
  * the COPY into raw_metrics, the bisection of a batch that a data error
  * rejects, and the writes to metrics_rollup.rejected_events.
@@ -283,7 +286,7 @@ flush_run(void)
 	flush_rows = 0;
 	for (int i = 0; i < FLUSH_BATCHES_PER_RUN; i++)
 	{
-		if (buffer_pending_events() == 0)
+		if (buffer_own_pending_events() == 0)
 			break;
 		if (flush_batch() == 0)
 			break;

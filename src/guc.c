@@ -21,6 +21,8 @@
  */
 #include "postgres.h"
 
+#include <unistd.h>
+
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -38,6 +40,8 @@ int			mr_flush_threshold = 50;
 int			mr_overflow_policy = OVERFLOW_WAIT;
 int			mr_overflow_wait_ms = 5000;
 int			mr_max_error_length = 1024;
+int			mr_flush_workers = 0;
+int			mr_backpressure_threshold = 10;
 bool		mr_rollup_enabled = true;
 int			mr_rollup_interval_s = 3600;
 int			mr_late_data_hours = 1;
@@ -99,6 +103,7 @@ static const char *const guc_restart_only_names[] = {
 	"metrics_rollup.buffer_size",
 	"metrics_rollup.max_live_entities",
 	"metrics_rollup.max_poll_entities",
+	"metrics_rollup.flush_workers",
 };
 
 PG_FUNCTION_INFO_V1(guc_config_restart_only);
@@ -110,6 +115,31 @@ static const struct config_enum_entry overflow_policy_options[] = {
 	{"error", OVERFLOW_ERROR, false},
 	{NULL, 0, false}
 };
+
+/*
+ * The number of flush workers: flush_workers, or when it is 0 (auto, the
+ * default) a quarter of the CPUs, at least 2, at most 8.  Each flush
+ * worker takes about one core under full load while the producers (which
+ * run record() at about the cost of SELECT 1) keep the others busy; one
+ * drainer alone drains at ~0.8x one COPY stream, two at ~1.2x even on 2
+ * cores (test/bench/sustained_bench.sh), and an idle one only sleeps.  On
+ * the 16-core machine of the benchmarks auto gives 4.  At most
+ * max_worker_processes - 1.
+ */
+int
+guc_flush_workers(void)
+{
+	long		n = mr_flush_workers;
+
+	if (n == 0)
+		n = Max(2, Min(sysconf(_SC_NPROCESSORS_ONLN) / 4, 8));
+	/*
+	 * A flush worker that cannot start would leave its rings undrained:
+	 * never more than max_worker_processes leaves beside the maintenance
+	 * worker (worker_register warns).
+	 */
+	return (int) Max(1, Min(n, max_worker_processes - 1));
+}
 
 /*
  * Define all settings.  Called once per process from _PG_init, preloaded or
@@ -195,6 +225,26 @@ guc_define(void)
 							 0, 3600000,	/* range */
 							 PGC_SUSET,
 							 GUC_UNIT_MS,		/* flags */
+							 NULL, NULL, NULL);	/* check, assign, show hooks */
+
+	DefineCustomIntVariable("metrics_rollup.flush_workers",
+							 gettext_noop("Background processes that drain the ingest buffer into raw_metrics, each owning a disjoint set of its rings."),
+							 gettext_noop("0 (the default) means a quarter of the CPUs, at least 2 and at most 8. Each needs a slot of max_worker_processes."),
+							 &mr_flush_workers,
+							 0,		/* default: auto */
+							 0, MR_MAX_FLUSH_WORKERS,	/* range */
+							 restart_only,
+							 0,		/* flags */
+							 NULL, NULL, NULL);	/* check, assign, show hooks */
+
+	DefineCustomIntVariable("metrics_rollup.backpressure_threshold",
+							 gettext_noop("Percent of a ring in use above which record() under overflow_policy = wait slows down, the more the fuller the ring; 100 turns it off."),
+							 NULL,		/* long description */
+							 &mr_backpressure_threshold,
+							 10,		/* default */
+							 1, 100,	/* range */
+							 PGC_SUSET,
+							 0,		/* flags */
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 
 	DefineCustomIntVariable("metrics_rollup.max_error_length",

@@ -29,6 +29,11 @@ extern int	mr_flush_threshold;	/* percent full that wakes the worker */
 extern int	mr_overflow_policy; /* OverflowPolicy */
 extern int	mr_overflow_wait_ms;
 extern int	mr_max_error_length;	/* bytes */
+extern int	mr_flush_workers;	/* flush background workers; 0 = auto */
+extern int	mr_backpressure_threshold;	/* percent of a ring; 100 = off */
+
+/* Upper bound of metrics_rollup.flush_workers (sizes shared arrays). */
+#define MR_MAX_FLUSH_WORKERS 32
 
 /* rollup */
 extern bool mr_rollup_enabled;
@@ -73,5 +78,8 @@ extern void guc_define(void);
 /* slow-call log: any threshold set; a kind's threshold (ms, 0 = off) */
 extern bool guc_slow_log_enabled(void);
 extern int	guc_slow_threshold_ms(const char *kind, int kind_len);
+
+/* The number of flush workers (flush_workers, 0 resolved). */
+extern int	guc_flush_workers(void);
 
 #endif							/* METRICS_ROLLUP_GUC_H */

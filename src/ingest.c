@@ -9,8 +9,22 @@
  * and not older than rollup_retention_days, the same rule raw_metrics'
  * CHECK constraints and insert trigger apply), what happens when the buffer
  * is full (metrics_rollup.overflow_policy), the direct INSERT used by the
- * wait and direct policies, and flush()'s refusal to wait for a drain that
- * the caller's own transaction blocks.
+ * wait and direct policies, backpressure before it is full, and flush()'s
+ * refusal to wait for a drain that the caller's own transaction blocks.
+ *
+ * Backpressure (overflow_policy = wait only).  When the ring that took a
+ * call's n events is fuller than backpressure_threshold percent after the
+ * append, the call sleeps before returning, for
+ * (1 ms + n * 200 us) * (fill - threshold) / (100 - threshold):
+ * nothing at the threshold, up to 1.2 ms for one event and 201 ms for a
+ * batch of 1000 when the ring is full, so a batch is slowed as much per
+ * event as single calls are.  The steep slope keeps the ring close to the
+ * threshold at equilibrium: a producer at a tenth of the way to full
+ * appends at most 50,000 events/s.  The events are already stored (nothing is
+ * lost or delayed), only the caller is: a producer faster than the drain
+ * slows down as its ring fills, until it appends no faster than the ring's
+ * flush worker drains, instead of running into a full buffer and waiting
+ * up to overflow_wait there.  The sleep is a latch wait (interruptible).
  *
  * Must never: record anything before every argument (every element of a
  * batch) has been validated; lose an event silently (a dropped event is
@@ -43,12 +57,14 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "buffer.h"
 #include "catalog.h"
@@ -69,6 +85,10 @@
 #define INGEST_WORKER_GRACE_MS 10000
 /* How often flush() looks whether the worker waits for one of our locks. */
 #define INGEST_FLUSH_CHECK_MS 250
+
+/* Backpressure: the sleep of a call that filled its ring completely. */
+#define INGEST_BACKPRESSURE_CALL_US 1000
+#define INGEST_BACKPRESSURE_EVENT_US 200
 
 PG_FUNCTION_INFO_V1(ingest_record);
 PG_FUNCTION_INFO_V1(ingest_record_batch);
@@ -352,6 +372,7 @@ ingest_wait_for_room(const BufferEvent *events, int n)
 {
 	TimestampTz deadline;
 	bool		stored = false;
+	int			fill;
 
 	buffer_count(BUFFER_COUNT_OVERFLOWED, n);
 	if (!buffer_batch_can_ever_fit(events, n))
@@ -363,12 +384,12 @@ ingest_wait_for_room(const BufferEvent *events, int n)
 	{
 		long		left;
 
-		buffer_wake_worker();
+		buffer_wake_drainers();
 		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (left <= 0)
 			break;
 		buffer_wait(Min(left, 100));
-		if (buffer_append(events, n))
+		if (buffer_append(events, n, &fill))
 		{
 			stored = true;
 			break;
@@ -378,10 +399,45 @@ ingest_wait_for_room(const BufferEvent *events, int n)
 	return stored;
 }
 
+/*
+ * The events are stored in a ring now fill percent full: under
+ * overflow_policy = wait, slow the caller down above the threshold (see
+ * the file header).
+ */
+static void
+ingest_backpressure(int n, int fill)
+{
+	int			threshold = mr_backpressure_threshold;
+	int64		delay_us;
+
+	if (fill <= threshold || threshold >= 100 ||
+		mr_overflow_policy != OVERFLOW_WAIT)
+		return;
+	delay_us = (INGEST_BACKPRESSURE_CALL_US + (int64) n * INGEST_BACKPRESSURE_EVENT_US) *
+		(Min(fill, 100) - threshold) / (100 - threshold);
+	if (delay_us < 1000)
+	{
+		/* below a millisecond: a latch wait would round it up */
+		pg_usleep((long) delay_us);
+		return;
+	}
+
+	/*
+	 * A cancel sets the latch and ends the sleep, but is not served here:
+	 * the events are stored, and record() must not raise an ERROR for
+	 * events it kept (see ingest_store).
+	 */
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 (long) (delay_us / 1000), PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
 /* Buffer the events, or apply the overflow policy to all of them. */
 static void
 ingest_store(const BufferEvent *events, int n)
 {
+	int			fill;
+
 	if (n == 0)
 		return;
 
@@ -396,11 +452,12 @@ ingest_store(const BufferEvent *events, int n)
 	 * rule that out for a non-transactional write.)
 	 */
 	CHECK_FOR_INTERRUPTS();
-	if (buffer_append(events, n))
+	if (buffer_append(events, n, &fill))
 	{
 		HOLD_INTERRUPTS();
 		live_count(events, n);
 		RESUME_INTERRUPTS();
+		ingest_backpressure(n, fill);
 		return;
 	}
 
@@ -614,22 +671,15 @@ ingest_check_holds_drain_lock(void)
 	}
 }
 
-/*
- * Is the worker waiting for a lock that this backend holds?  Then flush()
- * would wait for ever (see above): the same refusal, found while waiting,
- * for locks of any object (a user's trigger on raw_metrics, a row lock).
- */
+/* ERROR if process pid waits for a lock that this backend holds. */
 static void
-ingest_check_blocks_worker(void)
+ingest_check_blocks_pid(int pid)
 {
-	int			pid = buffer_worker_pid();
 	ArrayType  *blockers;
 	Datum	   *pids;
 	bool	   *nulls;
 	int			n;
 
-	if (pid == 0)
-		return;
 	blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
 													  Int32GetDatum(pid)));
 	deconstruct_array(blockers, INT4OID, sizeof(int32), true, TYPALIGN_INT,
@@ -641,10 +691,28 @@ ingest_check_blocks_worker(void)
 			buffer_cancel_wait();
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("flush() would wait for the metrics_rollup worker, which waits for a lock this transaction holds"),
-					 errdetail("The worker (pid %d) is blocked by this session.", pid),
+					 errmsg("flush() would wait for a metrics_rollup flush worker, which waits for a lock this transaction holds"),
+					 errdetail("The flush worker (pid %d) is blocked by this session.", pid),
 					 errhint("Call flush() after this transaction commits or rolls back, or outside it.")));
 		}
+	}
+}
+
+/*
+ * Is a flush worker waiting for a lock that this backend holds?  Then
+ * flush() would wait for ever (see above): the same refusal, found while
+ * waiting, for locks of any object (a user's trigger on raw_metrics, a row
+ * lock).
+ */
+static void
+ingest_check_blocks_worker(void)
+{
+	for (int k = 0; k < buffer_drainer_count(); k++)
+	{
+		BufferDrainerStats st;
+
+		if (buffer_get_drainer_stats(k, &st) && st.pid != 0)
+			ingest_check_blocks_pid(st.pid);
 	}
 }
 
@@ -655,7 +723,7 @@ ingest_check_blocks_worker(void)
 Datum
 ingest_flush(PG_FUNCTION_ARGS)
 {
-	uint64		heads[BUFFER_PARTITIONS];
+	uint64		heads[BUFFER_MAX_RINGS];
 	uint64		pending;
 	TimestampTz started = GetCurrentTimestamp();
 
@@ -674,18 +742,20 @@ ingest_flush(PG_FUNCTION_ARGS)
 	buffer_prepare_wait();
 	while (!buffer_reached(heads))
 	{
-		if (buffer_worker_pid() == 0 &&
+		if (buffer_drainers_running() < buffer_drainer_count() &&
 			TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
 									   INGEST_WORKER_GRACE_MS))
 		{
 			buffer_cancel_wait();
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("no metrics_rollup worker is running"),
-					 errhint("Check the server log: the worker serves database \"%s\" and restarts 5 seconds after it stopped.",
+					 errmsg("%d of %d metrics_rollup flush workers are not running",
+							buffer_drainer_count() - buffer_drainers_running(),
+							buffer_drainer_count()),
+					 errhint("Check the server log: the flush workers serve database \"%s\", restart 5 seconds after they stopped, and each needs a slot of max_worker_processes.",
 							 mr_database)));
 		}
-		buffer_wake_worker();
+		buffer_wake_drainers();
 		/* sleeping on the condition variable checks for interrupts */
 		buffer_wait(INGEST_FLUSH_CHECK_MS);
 		/* never wait for a worker that waits for us */

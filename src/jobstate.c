@@ -30,12 +30,20 @@
  * runs do not drift.  next_scheduled = 0 at worker start makes every job
  * run once at once (catch-up after downtime).
  *
+ * Every flush worker runs its own flush state machine (its own retries,
+ * backoff and circuit: one drainer's failing batch does not hold the
+ * others back) and publishes it in its own slot, JOB_COUNT + k.  The
+ * flush columns of job_stats() combine those slots: the worst circuit,
+ * the most consecutive failures, the earliest next try, the latest run
+ * (start, duration, rows, status, error), runs and failures summed;
+ * drain_stats() shows each worker.
+ *
  * Shared memory and locking: JobShared is written only by the worker and
- * read by job_stats().  lock (one LWLock, tranche "metrics_rollup job
- * state") guards jobs[], worker_starts, worker_running, last_exit and
- * worker_state: the worker takes it exclusively to publish (and
- * stats_reset() to zero the counters), readers shared.  The count of
- * dead-lettered events is an atomic.
+ * the flush workers (each its own slots) and read by job_stats().  lock
+ * (one LWLock, tranche "metrics_rollup job state") guards jobs[],
+ * worker_starts, worker_running, last_exit and worker_state: writers take
+ * it exclusively to publish (and stats_reset() to zero the counters),
+ * readers shared.  The count of dead-lettered events is an atomic.
  *
  * Must never: run SQL or start transactions (worker.c does), decide what
  * a job does.
@@ -83,7 +91,7 @@ typedef struct JobShown
 typedef struct JobShared
 {
 	LWLock	   *lock;
-	JobShown	jobs[JOB_COUNT];
+	JobShown	jobs[JOB_COUNT + MR_MAX_FLUSH_WORKERS]; /* by JobControl.slot */
 	uint64		worker_starts;	/* worker_main calls since server start */
 	bool		worker_running; /* set at start, cleared at a clean exit */
 	char		last_exit[128]; /* why the previous worker ended; "" none */
@@ -132,10 +140,19 @@ jobstate_init(JobControl *jc, JobKind kind, bool can_give_up, bool run_on_wake)
 {
 	memset(jc, 0, sizeof(*jc));
 	jc->kind = kind;
+	jc->slot = kind;
 	jc->can_give_up = can_give_up;
 	jc->run_on_wake = run_on_wake;
 	jc->circuit = CIRCUIT_CLOSED;
 	/* next_scheduled = 0: one catch-up run at worker start */
+}
+
+/* The flush job of flush worker k: shown in its own slot. */
+void
+jobstate_set_flush_worker(JobControl *jc, int k)
+{
+	Assert(jc->kind == JOB_FLUSH && k >= 0 && k < MR_MAX_FLUSH_WORKERS);
+	jc->slot = JOB_COUNT + k;
 }
 
 /* The first multiple of interval_ms since the Unix epoch after now. */
@@ -354,7 +371,7 @@ void
 jobstate_publish_schedule(const JobControl *jc)
 {
 	LWLockAcquire(jobshared->lock, LW_EXCLUSIVE);
-	jobstate_copy_schedule(&jobshared->jobs[jc->kind], jc);
+	jobstate_copy_schedule(&jobshared->jobs[jc->slot], jc);
 	LWLockRelease(jobshared->lock);
 }
 
@@ -362,7 +379,7 @@ jobstate_publish_schedule(const JobControl *jc)
 void
 jobstate_publish(const JobControl *jc, const JobRunInfo *run)
 {
-	JobShown   *shown = &jobshared->jobs[jc->kind];
+	JobShown   *shown = &jobshared->jobs[jc->slot];
 	char		error[JOBSTATE_ERROR_LEN] = "";
 
 	/* cut at a character boundary before taking the lock */
@@ -447,6 +464,69 @@ jobstate_count_dead_lettered(uint64 n)
 	pg_atomic_fetch_add_u64(&jobshared->events_dead_lettered, n);
 }
 
+void
+jobstate_flush_worker_state(int k, CircuitState *circuit,
+							int *consecutive_failures, TimestampTz *next_try)
+{
+	const JobShown *shown = &jobshared->jobs[JOB_COUNT + k];
+
+	LWLockAcquire(jobshared->lock, LW_SHARED);
+	*circuit = shown->circuit;
+	*consecutive_failures = shown->consecutive_failures;
+	*next_try = shown->next_try;
+	LWLockRelease(jobshared->lock);
+}
+
+static int
+jobstate_circuit_rank(CircuitState c)
+{
+	return c == CIRCUIT_OPEN ? 2 : c == CIRCUIT_HALF_OPEN ? 1 : 0;
+}
+
+/* The earlier of two times, 0 meaning "none". */
+static TimestampTz
+jobstate_earliest(TimestampTz a, TimestampTz b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return Min(a, b);
+}
+
+/*
+ * The flush job as job_stats() shows it: the flush workers' slots
+ * combined (see the file header).  Caller holds the lock.
+ */
+static void
+jobstate_combine_flush(JobShown *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int k = 0; k < guc_flush_workers() && k < MR_MAX_FLUSH_WORKERS; k++)
+	{
+		const JobShown *s = &jobshared->jobs[JOB_COUNT + k];
+
+		if (jobstate_circuit_rank(s->circuit) > jobstate_circuit_rank(out->circuit))
+			out->circuit = s->circuit;
+		out->consecutive_failures = Max(out->consecutive_failures,
+										s->consecutive_failures);
+		out->next_try = jobstate_earliest(out->next_try, s->next_try);
+		out->next_scheduled = jobstate_earliest(out->next_scheduled,
+												s->next_scheduled);
+		if (s->last_start > out->last_start)
+		{
+			/* the latest run of any flush worker */
+			out->last_start = s->last_start;
+			out->last_duration_us = s->last_duration_us;
+			out->last_rows = s->last_rows;
+			out->last_outcome = s->last_outcome;
+			memcpy(out->last_error, s->last_error, sizeof(out->last_error));
+		}
+		out->runs += s->runs;
+		out->failures += s->failures;
+	}
+}
+
 /* A timestamptz Datum, NULL when 0. */
 static void
 jobstate_put_time(Datum *values, bool *nulls, int *i, TimestampTz t)
@@ -507,6 +587,7 @@ jobstate_stats(PG_FUNCTION_ARGS)
 
 	LWLockAcquire(jobshared->lock, LW_SHARED);
 	memcpy(jobs, jobshared->jobs, sizeof(jobs));
+	jobstate_combine_flush(&jobs[JOB_FLUSH]);
 	starts = jobshared->worker_starts;
 	memcpy(last_exit, jobshared->last_exit, sizeof(last_exit));
 	memcpy(state, jobshared->worker_state, sizeof(state));

@@ -58,6 +58,7 @@ typedef enum JobOutcome
 typedef struct JobControl
 {
 	JobKind		kind;
+	int			slot;			/* where it is shown: kind, or a flush worker's */
 	bool		can_give_up;	/* false for flush: events must not be lost */
 	bool		run_on_wake;	/* a set latch makes a first try due */
 	CircuitState circuit;
@@ -86,6 +87,7 @@ extern void jobstate_init(JobControl *jc, JobKind kind, bool can_give_up,
 extern JobStep jobstate_step(JobControl *jc, TimestampTz now, bool woken,
 							 int interval_ms);
 extern JobOutcome jobstate_finish(JobControl *jc, TimestampTz now, bool ok);
+extern void jobstate_set_flush_worker(JobControl *jc, int k);
 extern TimestampTz jobstate_next_wakeup(const JobControl *jc);
 extern TimestampTz jobstate_align(TimestampTz now, int64 interval_ms);
 extern int64 jobstate_backoff_ms(int failed_tries, bool capped_forever);
@@ -103,5 +105,10 @@ extern void jobstate_set_worker_state(const char *state);
 
 /* stats_reset() (statsreset.c) */
 extern void jobstate_reset_counters(void);
+
+/* flush worker k's circuit, for drain_stats() */
+extern void jobstate_flush_worker_state(int k, CircuitState *circuit,
+										int *consecutive_failures,
+										TimestampTz *next_try);
 
 #endif							/* METRICS_ROLLUP_JOBSTATE_H */

@@ -1,8 +1,20 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The background worker ("metrics_rollup worker"): runs the scheduled
- *	  jobs flush, rollup and cleanup.
+ *	  The background workers: the maintenance worker ("metrics_rollup
+ *	  worker") runs the scheduled jobs rollup and cleanup; each of the
+ *	  flush_workers flush workers ("metrics_rollup flush worker") runs the
+ *	  flush job over its own rings of the buffer.
+ *
+ * Roles.  One bgw_function serves both: bgw_main_arg 0 is the maintenance
+ * worker, k + 1 is flush worker k.  Every process keeps the whole job
+ * table and enables only its role's jobs, so the loop, the try/catch of a
+ * job, the schedule and the history are one code path.  A flush worker is
+ * never behind maintenance: a rollup or cleanup of millions of rows runs
+ * in another process while the flush workers keep committing every
+ * flush_interval (or sooner when their rings cross flush_threshold).
+ * Each flush worker has its own flush state machine (retry, backoff,
+ * circuit: jobstate.c shows each in its own slot).
  *
  * Owns: the worker's registration, its main loop, the job table
  * worker_jobs[] and the one place where a job's try is run, its outcome
@@ -14,18 +26,19 @@
  * job: a job's error is caught, recorded, and retried.
  *
  * Shape (worker_spi / autoprewarm): connect to metrics_rollup.database,
- * publish pid and latch in shared memory (buffer_attach_worker), wait
- * without crash-looping until CREATE EXTENSION metrics_rollup has run
- * there, then loop: WaitLatch until the earliest job is due or someone
- * sets the latch (flush() or a ring crossing flush_threshold), run the
- * due jobs in table order (flush, rollup, cleanup: cleanup after rollup
- * when both are due), each outside any transaction (it starts and commits
+ * publish pid and latch in shared memory (buffer_attach_worker or
+ * buffer_attach_drainer), wait without crash-looping until CREATE
+ * EXTENSION metrics_rollup has run there, then loop: WaitLatch until the
+ * earliest job is due or someone sets the latch (flush() or one of our
+ * rings crossing flush_threshold), run the due jobs of our role in table
+ * order (flush; rollup, cleanup: cleanup after rollup when both are due), each outside any transaction (it starts and commits
  * its own), then write the queued job history.  Nothing runs while
  * RecoveryInProgress(): on a hot standby the worker idles, polling at
  * least once a second, and starts working when the server is promoted.
  *
- * SIGTERM (SignalHandlerForShutdownRequest) ends the loop; a final flush
- * then drains the buffer for at most WORKER_FINAL_FLUSH_MS, even when
+ * SIGTERM (SignalHandlerForShutdownRequest) ends the loop; a flush
+ * worker's final flush then drains its rings for at most
+ * WORKER_FINAL_FLUSH_MS, even when
  * metrics_rollup.enabled is off: events in shared memory would otherwise
  * be lost by the shutdown.  We exit with proc_exit(1): during a server
  * shutdown the postmaster restarts nothing anyway, and after a SIGTERM
@@ -120,6 +133,9 @@ static WorkerJob worker_jobs[] = {
 #define WORKER_NJOBS ((int) lengthof(worker_jobs))
 StaticAssertDecl(lengthof(worker_jobs) == JOB_COUNT, "one WorkerJob per JobKind");
 
+/* -1 in the maintenance worker, k in flush worker k. */
+static int	worker_flusher = -1;
+
 /* Reset at every loop iteration; holds the copy of a job's error. */
 static MemoryContext worker_cxt = NULL;
 
@@ -136,8 +152,9 @@ static bool worker_run_job(WorkerJob *job);
 static long worker_next_timeout(void);
 static void worker_final_flush(void);
 
-void
-worker_register(void)
+/* Register the maintenance worker (role 0) or flush worker role - 1. */
+static void
+worker_register_one(int role)
 {
 	BackgroundWorker worker;
 
@@ -146,45 +163,95 @@ worker_register(void)
 	/* ConsistentState: it also runs on a hot standby, idle until promotion */
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 5;
+	worker.bgw_main_arg = Int32GetDatum(role);
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "metrics_rollup");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "metrics_rollup worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "metrics_rollup worker");
+	if (role == 0)
+	{
+		snprintf(worker.bgw_name, BGW_MAXLEN, "metrics_rollup worker");
+		snprintf(worker.bgw_type, BGW_MAXLEN, "metrics_rollup worker");
+	}
+	else
+	{
+		snprintf(worker.bgw_name, BGW_MAXLEN, "metrics_rollup flush worker %d",
+				 role - 1);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "metrics_rollup flush worker");
+	}
 	RegisterBackgroundWorker(&worker);
+}
+
+void
+worker_register(void)
+{
+	if (mr_flush_workers + 1 > max_worker_processes)
+		ereport(WARNING,
+				(errmsg("metrics_rollup.flush_workers = %d does not fit in max_worker_processes = %d: %d flush workers start",
+						mr_flush_workers, max_worker_processes, guc_flush_workers()),
+				 errhint("Raise max_worker_processes to at least metrics_rollup.flush_workers + 1 plus what parallel query and other extensions use.")));
+	worker_register_one(0);
+	for (int k = 0; k < guc_flush_workers(); k++)
+		worker_register_one(k + 1);
+}
+
+/* Publish pid and latch for our role; set up its job state. */
+static void
+worker_attach(void)
+{
+	if (worker_flusher < 0)
+	{
+		/* counts this start; a previous worker that died uncleanly shows */
+		jobstate_worker_started();
+		/* the stats view shows our pid */
+		buffer_attach_worker(MyProcPid, MyLatch);
+	}
+	else
+		/* flush() and producers of our rings wake us through shared memory */
+		buffer_attach_drainer(worker_flusher, MyProcPid, MyLatch);
+
+	/* every job's first run is due at once: catch up after downtime */
+	for (int i = 0; i < WORKER_NJOBS; i++)
+		jobstate_init(&worker_jobs[i].control, worker_jobs[i].kind,
+					  worker_jobs[i].kind != JOB_FLUSH,
+					  worker_jobs[i].kind == JOB_FLUSH);
+	if (worker_flusher >= 0)
+		jobstate_set_flush_worker(&worker_jobs[JOB_FLUSH].control, worker_flusher);
 }
 
 void
 worker_main(Datum main_arg)
 {
 	bool		woken = false;
+	int			role = DatumGetInt32(main_arg);
+	char		appname[NAMEDATALEN];
 
 	/* SIGTERM only sets a flag: we still want the final flush */
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 
-	/* a wrong metrics_rollup.database: one WARNING and a backoff, no FATAL */
-	if (!dbcheck_wait_for_database())
+	/*
+	 * A wrong metrics_rollup.database: one WARNING (the main worker's) and a
+	 * backoff, no FATAL; flush workers wait for the main worker's answer.
+	 */
+	if (role == 0 ? !dbcheck_wait_for_database() : !dbcheck_wait_for_main_worker())
 		proc_exit(1);
 	BackgroundWorkerInitializeConnection(mr_database, NULL, 0);
 	/* superuser: no database/role search_path may redirect our SQL */
 	security_pin_worker_search_path();
-	pgstat_report_appname("metrics_rollup worker");
+	worker_flusher = role - 1;
+	if (worker_flusher < 0)
+		strlcpy(appname, "metrics_rollup worker", sizeof(appname));
+	else
+		snprintf(appname, sizeof(appname), "metrics_rollup flush worker %d",
+				 worker_flusher);
+	pgstat_report_appname(appname);
 
-	/* counts this start; a previous worker that died uncleanly shows */
-	jobstate_worker_started();
-	/* flush() and producers find us through shared memory */
-	buffer_attach_worker(MyProcPid, MyLatch);
+	worker_attach();
 	before_shmem_exit(worker_on_exit, (Datum) 0);
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext,
 									   "metrics_rollup worker",
 									   ALLOCSET_DEFAULT_SIZES);
-	/* every job's first run is due at once: catch up after downtime */
-	for (int i = 0; i < WORKER_NJOBS; i++)
-		jobstate_init(&worker_jobs[i].control, worker_jobs[i].kind,
-					  worker_jobs[i].kind != JOB_FLUSH,
-					  worker_jobs[i].kind == JOB_FLUSH);
 
 	if (worker_wait_for_extension())
 	{
@@ -204,6 +271,7 @@ worker_main(Datum main_arg)
 			}
 			/* idle: pg_stat_activity must not show the last job's text */
 			pgstat_report_activity(STATE_IDLE, "");
+			buffer_drainer_sample_rate();
 
 			rc = WaitLatch(MyLatch,
 						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -212,7 +280,8 @@ worker_main(Datum main_arg)
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
-		worker_final_flush();
+		if (worker_flusher >= 0)
+			worker_final_flush();
 	}
 
 	proc_exit(1);
@@ -224,6 +293,11 @@ worker_on_exit(int code, Datum arg)
 {
 	char		reason[64];
 
+	if (worker_flusher >= 0)
+	{
+		buffer_detach_drainer();
+		return;
+	}
 	buffer_detach_worker();
 	if (ShutdownRequestPending)
 		snprintf(reason, sizeof(reason), "shutdown requested (exit code %d)", code);
@@ -438,7 +512,7 @@ worker_next_timeout(void)
  * On SIGTERM: drain what is buffered, retrying failed flushes every
  * 100 ms whatever the backoff, for at most WORKER_FINAL_FLUSH_MS.
  *
- * The buffer must stay empty for WORKER_FINAL_SETTLE_MS before we leave: a
+ * Our rings must stay empty for WORKER_FINAL_SETTLE_MS before we leave: a
  * fast shutdown signals the backends and us in one loop of the postmaster,
  * and a terminated backend appends nothing (buffer.c), so a backend whose
  * append raced our last check has appended well within that time, and
@@ -457,7 +531,7 @@ worker_final_flush(void)
 										   WORKER_FINAL_FLUSH_MS);
 	while (GetCurrentTimestamp() < deadline)
 	{
-		if (buffer_pending_events() == 0)
+		if (buffer_own_pending_events() == 0)
 		{
 			if (TimestampDifferenceExceeds(quiet_since, GetCurrentTimestamp(),
 										   WORKER_FINAL_SETTLE_MS))
@@ -482,10 +556,10 @@ worker_final_flush(void)
 		quiet_since = GetCurrentTimestamp();
 	}
 	history_write();
-	if (buffer_pending_events() > 0)
+	if (buffer_own_pending_events() > 0)
 		ereport(LOG,
-				(errmsg("metrics_rollup worker exits with " UINT64_FORMAT " events not flushed",
-						buffer_pending_events())));
+				(errmsg("metrics_rollup flush worker %d exits with " UINT64_FORMAT " events not flushed",
+						worker_flusher, buffer_own_pending_events())));
 }
 
 /* ----------------------------------------------------------------
@@ -493,10 +567,11 @@ worker_final_flush(void)
  * ----------------------------------------------------------------
  */
 
+/* Flush workers flush; the maintenance worker does not. */
 static bool
 worker_flush_enabled(void)
 {
-	return mr_enabled;
+	return mr_enabled && worker_flusher >= 0;
 }
 
 static int
@@ -508,7 +583,7 @@ worker_flush_interval(void)
 static bool
 worker_rollup_enabled(void)
 {
-	return mr_enabled && mr_rollup_enabled;
+	return mr_enabled && mr_rollup_enabled && worker_flusher < 0;
 }
 
 static int
@@ -550,7 +625,7 @@ worker_rollup_note(int *sqlstate)
 static bool
 worker_cleanup_enabled(void)
 {
-	return mr_enabled && mr_cleanup_enabled;
+	return mr_enabled && mr_cleanup_enabled && worker_flusher < 0;
 }
 
 static int

@@ -10,7 +10,11 @@ use Test::More;
 use IPC::Run;
 
 # a long flush_interval: events stay in the buffer until a flush is forced
-my $node = mr_node('restart', q{metrics_rollup.flush_interval = '1h'});
+# one flush worker: the one terminated below drains every ring
+my $node = mr_node('restart', q{
+metrics_rollup.flush_interval = '1h'
+metrics_rollup.flush_workers = 1
+});
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 mr_wait_worker($node);
 # a forced flush: afterwards the worker sleeps for flush_interval (1h)
@@ -22,9 +26,9 @@ is($node->safe_psql('postgres',
 	q{SELECT count(*) FROM metrics_rollup.raw_metrics WHERE kind = 'warmup'}), '1',
 	'flush() forces a flush');
 
-# 1. The worker is terminated with events buffered: its final flush writes
-# them, and it comes back.
-my $pid = $node->safe_psql('postgres', 'SELECT worker_pid FROM metrics_rollup.stats');
+# 1. The flush worker is terminated with events buffered: its final flush
+# writes them, and it comes back.
+my $pid = $node->safe_psql('postgres', 'SELECT pid FROM metrics_rollup.flush_workers');
 $node->safe_psql('postgres', q{
 	SELECT metrics_rollup.record_batch('term', array_agg('e' || i % 10), array_agg(i * 0.001),
 	                                   array_agg(i % 3 <> 0))
@@ -33,8 +37,8 @@ is($node->safe_psql('postgres', 'SELECT events_pending FROM metrics_rollup.stats
 	'3000', 'events wait in the buffer');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 $node->poll_query_until('postgres', qq{
-	SELECT worker_pid IS NOT NULL AND worker_pid <> $pid FROM metrics_rollup.stats})
-  or die 'worker did not come back';
+	SELECT pid IS NOT NULL AND pid <> $pid FROM metrics_rollup.flush_workers})
+  or die 'flush worker did not come back';
 is($node->safe_psql('postgres',
 		"SELECT count(*) FROM metrics_rollup.raw_metrics WHERE kind = 'term'"),
 	'3000', 'terminated worker flushed every buffered event before exiting');
