@@ -114,14 +114,6 @@ sum_add(SketchSum *a, const SketchSum *b)
 	return 0;
 }
 
-static SketchSum
-sum_from_u128(sketch_u128 v)
-{
-	SketchSum	r = {{(uint64_t) v, (uint64_t) (v >> 64), 0}};
-
-	return r;
-}
-
 /* n * v, exact (n < 2^64 and v < 2^128 give less than 2^192) */
 static SketchSum
 sum_mul(uint64_t n, sketch_u128 v)
@@ -276,25 +268,27 @@ ensure_capacity(SketchState *s, int32_t need)
 	return SKETCH_OK;
 }
 
-/* First position whose index is >= index (nbuckets when none). */
-static int32_t
+/*
+ * First position whose index is >= index (nbuckets when none).  Branch-free
+ * halving (compiled to conditional moves): the bucket of a random value is
+ * unpredictable, and mispredicted branches were most of the cost of an add.
+ */
+static inline int32_t
 find_position(const SketchState *s, int32_t index)
 {
-	int32_t		lo = 0;
-	int32_t		hi = s->nbuckets;
+	const int32_t *base = s->indexes;
+	int32_t		n = s->nbuckets;
 
-	if (hi == 0 || index > s->indexes[hi - 1])
-		return hi;
-	while (lo < hi)
+	if (n == 0 || index > base[n - 1])
+		return n;
+	while (n > 1)
 	{
-		int32_t		mid = lo + (hi - lo) / 2;
+		int32_t		half = n / 2;
 
-		if (s->indexes[mid] < index)
-			lo = mid + 1;
-		else
-			hi = mid;
+		base = (base[half - 1] < index) ? base + half : base;
+		n -= half;
 	}
-	return lo;
+	return (int32_t) (base - s->indexes) + (*base < index);
 }
 
 /*
@@ -372,8 +366,9 @@ add_to_bucket(SketchState *s, int32_t index, uint64_t n)
 static inline SketchError
 add_value(SketchState *s, double value, int32_t index)
 {
-	SketchSum	sum = s->sum;
-	SketchSum	units;
+	sketch_u128 low = (((sketch_u128) s->sum.w[1]) << 64) | s->sum.w[0];
+	sketch_u128 units;
+	uint64_t	carry;
 	SketchError err;
 
 	if (isnan(value) || isinf(value) || value < 0)
@@ -382,8 +377,11 @@ add_value(SketchState *s, double value, int32_t index)
 		return fail(SKETCH_ERR_RANGE, "value is larger than 1e15");
 	if (s->count >= (uint64_t) SKETCH_MAX_COUNT)
 		return fail(SKETCH_ERR_COUNT, "sketch count would exceed 9223372036854775807");
-	units = sum_from_u128(to_fixed(value));
-	if (sum_add(&sum, &units))
+	/* units < 2^114: add to the low 128 bits, carry into the top word */
+	units = to_fixed(value);
+	low += units;
+	carry = low < units;
+	if (carry && s->sum.w[2] == UINT64_MAX)
 		return fail(SKETCH_ERR_RANGE, "sketch sum would exceed its fixed-point range");
 
 	if (value == 0)
@@ -398,7 +396,9 @@ add_value(SketchState *s, double value, int32_t index)
 	if (s->count == 0 || value > s->max)
 		s->max = value;
 	s->count++;
-	s->sum = sum;
+	s->sum.w[0] = (uint64_t) low;
+	s->sum.w[1] = (uint64_t) (low >> 64);
+	s->sum.w[2] += carry;
 	return SKETCH_OK;
 }
 
@@ -974,7 +974,7 @@ sketch_encode(const SketchState *s, uint8_t *buf)
 			n += put_varint(buf + n, zigzag(start));
 		else
 			n += put_varint(buf + n, (uint64_t) ((int64_t) start - prev_end - 2));
-		n += put_varint(buf + n, (uint64_t) (end - k + 1));
+		n += put_varint(buf + n, (uint64_t) end - (uint64_t) k + 1);
 		for (int32_t j = k; j <= end; j++)
 			n += put_varint(buf + n, s->counts[j]);
 		nruns++;
@@ -1040,7 +1040,7 @@ get_varint(Reader *r, int max_bits, SketchSum *out)
 static SketchError
 get_u64(Reader *r, uint64_t *out)
 {
-	SketchSum	v;
+	SketchSum	v = {{0, 0, 0}};
 	SketchError err;
 
 	/* most fields (bucket counts, run lengths) take one byte */
