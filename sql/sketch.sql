@@ -1,7 +1,9 @@
 -- Percentile sketch: accuracy against percentile_disc, exact count/min/max/sum,
 -- order-independent byte-identical merges, parallel aggregation, text and
 -- binary round trips, and rejection of bad values and malformed input.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+RESET client_min_messages;
 SET search_path = metrics_rollup, public;
 
 -- the text form, on a tiny example
@@ -144,6 +146,34 @@ SELECT bool_and(abs(sketch_quantile(s, q) - e) / e <= 0.01 + 1e-12) AS upper_qua
                percentile_disc(0.01) WITHIN GROUP (ORDER BY v) e01 FROM sketch_wide) a,
        LATERAL (SELECT q, percentile_disc(q) WITHIN GROUP (ORDER BY v) e
                   FROM sketch_wide, unnest(ARRAY[0.5, 0.9, 0.99, 1]::float8[]) q GROUP BY q) b;
+
+-- sketch_agg stages values in a dense window of bucket counts (grown, moved,
+-- passed by far values, drained into the sorted store): its bytes must be
+-- those of the sketch built without it, the merge of one-value sketches.
+SELECT setseed(0.11);
+CREATE TABLE sketch_stage_data AS
+SELECT 'log-normal' AS name, 0.01 AS alpha, i,
+       exp(ln(0.05) + sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS v
+  FROM generate_series(1, 5000) i
+UNION ALL
+SELECT 'far clusters, alternating', 0.01, i,
+       CASE WHEN i % 2 = 0 THEN 1e-9 ELSE 1e9 END * (1 + random())
+  FROM generate_series(1, 5000) i
+UNION ALL
+SELECT 'drifting up, folds', 0.01, i, exp(i * 0.012 - 28)
+  FROM generate_series(1, 5000) i
+UNION ALL
+SELECT 'wide with zeros and ties, alpha 0.0001, folds', 0.0001, i,
+       CASE WHEN i % 50 = 0 THEN 0 WHEN i % 7 = 0 THEN 0.25
+            ELSE power(10, -12 + 24 * random()) END
+  FROM generate_series(1, 5000) i;
+SELECT name,
+       sketch_send(sketch_agg(v, alpha ORDER BY i)) =
+       (SELECT sketch_send(sketch_merge(s ORDER BY j))
+          FROM (SELECT d2.i j, sketch_agg(d2.v, d2.alpha) s FROM sketch_stage_data d2
+                 WHERE d2.name = d.name GROUP BY d2.i) one) AS same_bytes,
+       count(DISTINCT CASE WHEN v > 0 THEN ceil(ln(v) / ln((1 + alpha) / (1 - alpha))) END) > 2048 AS folds
+  FROM sketch_stage_data d GROUP BY name, alpha ORDER BY name;
 
 -- Parallel aggregation: partial states travel through serial/deserial.
 CREATE TABLE sketch_par AS
@@ -301,4 +331,4 @@ SELECT r AS bit_flipped, count(*)
  GROUP BY 1 ORDER BY 1;
 SELECT 1 AS still_up;
 
-DROP TABLE sketch_dist, sketch_merge_data, sketch_wide, sketch_par, sketch_par_sk, sketch_copy_src, sketch_copy_dst;
+DROP TABLE sketch_dist, sketch_merge_data, sketch_stage_data, sketch_wide, sketch_par, sketch_par_sk, sketch_copy_src, sketch_copy_dst;

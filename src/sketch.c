@@ -37,10 +37,15 @@
 #include "guc.h"
 #include "sketch_core.h"
 
-/* Aggregate transition state: the dense sketch and its allocator. */
+/*
+ * Aggregate transition state: the sketch, a dense stage in front of its
+ * sorted bucket store (values land there by direct indexing, drained into
+ * the sketch before it is read: sketch_agg_sketch), and their allocator.
+ */
 typedef struct SketchAggState
 {
 	SketchState sketch;
+	SketchStage stage;
 	SketchAllocator allocator;	/* allocates in the aggregate context */
 } SketchAggState;
 
@@ -426,7 +431,20 @@ sketch_agg_new(MemoryContext aggcontext, double alpha)
 	st->allocator.free = sketch_pfree;
 	st->allocator.ctx = aggcontext;
 	sketch_raise(sketch_init(&st->sketch, alpha, &st->allocator), 0);
+	sketch_stage_init(&st->stage);
 	return st;
+}
+
+/*
+ * The complete sketch of a state: staged buckets drained into it.  The
+ * state changes form, not content (the same values, the same encoding), so
+ * a final function may call this and transitions may go on afterwards.
+ */
+static SketchState *
+sketch_agg_sketch(SketchAggState *st)
+{
+	sketch_raise(sketch_stage_drain(&st->sketch, &st->stage), 0);
+	return &st->sketch;
 }
 
 static MemoryContext
@@ -460,7 +478,7 @@ sketch_agg_add(FunctionCallInfo fcinfo, double alpha)
 					 errmsg("relative accuracy changed within one sketch_agg group"),
 					 errhint("Pass the same relative_accuracy for every row of a group.")));
 	}
-	sketch_raise(sketch_add(&st->sketch, PG_GETARG_FLOAT8(1)), 0);
+	sketch_raise(sketch_stage_add(&st->sketch, &st->stage, PG_GETARG_FLOAT8(1)), 0);
 	PG_RETURN_POINTER(st);
 }
 
@@ -508,7 +526,7 @@ sketch_agg_final(PG_FUNCTION_ARGS)
 	st = (SketchAggState *) PG_GETARG_POINTER(0);
 	if (st->sketch.count == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_BYTEA_P(sketch_store(&st->sketch));
+	PG_RETURN_BYTEA_P(sketch_store(sketch_agg_sketch(st)));
 }
 
 PG_FUNCTION_INFO_V1(sketch_agg_combine);
@@ -530,7 +548,8 @@ sketch_agg_combine(PG_FUNCTION_ARGS)
 		dst = sketch_agg_new(aggcontext, src->sketch.alpha);
 	else
 		dst = (SketchAggState *) PG_GETARG_POINTER(0);
-	sketch_raise(sketch_merge_into(&dst->sketch, &src->sketch), 0);
+	sketch_raise(sketch_merge_into(sketch_agg_sketch(dst),
+								   sketch_agg_sketch(src)), 0);
 	PG_RETURN_POINTER(dst);
 }
 
@@ -541,7 +560,7 @@ sketch_agg_serial(PG_FUNCTION_ARGS)
 	SketchAggState *st = (SketchAggState *) PG_GETARG_POINTER(0);
 
 	sketch_agg_context(fcinfo, "sketch_agg_serial");
-	PG_RETURN_BYTEA_P(sketch_store(&st->sketch));
+	PG_RETURN_BYTEA_P(sketch_store(sketch_agg_sketch(st)));
 }
 
 PG_FUNCTION_INFO_V1(sketch_agg_deserial);
@@ -558,6 +577,7 @@ sketch_agg_deserial(PG_FUNCTION_ARGS)
 	sketch_raise(sketch_decode((const uint8_t *) VARDATA_ANY(v),
 							   VARSIZE_ANY_EXHDR(v), &st->sketch, &st->allocator),
 				 ERRCODE_DATA_CORRUPTED);
+	sketch_stage_init(&st->stage);
 	PG_RETURN_POINTER(st);
 }
 

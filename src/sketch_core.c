@@ -362,9 +362,30 @@ add_to_bucket(SketchState *s, int32_t index, uint64_t n)
 	return insert_bucket(s, pos, index, n);
 }
 
-/* Shared by sketch_add and sketch_add_indexed; index unused for 0. */
+static SketchError stage_put_slow(SketchState *s, SketchStage *st,
+								  int32_t index);
+
+/* One value of bucket index into the stage: direct indexing, O(1). */
 static inline SketchError
-add_value(SketchState *s, double value, int32_t index)
+stage_put(SketchState *s, SketchStage *st, int32_t index)
+{
+	uint32_t	offset = (uint32_t) index - (uint32_t) st->base;
+
+	if (offset >= (uint32_t) st->capacity || st->staged == UINT32_MAX)
+		return stage_put_slow(s, st, index);
+	st->counts[offset]++;
+	st->staged++;
+	st->lo = index < st->lo ? index : st->lo;
+	st->hi = index > st->hi ? index : st->hi;
+	return SKETCH_OK;
+}
+
+/*
+ * Shared by sketch_add, sketch_add_indexed and sketch_stage_add (st not
+ * NULL: the bucket is staged); index unused for 0.
+ */
+static inline SketchError
+add_value(SketchState *s, SketchStage *st, double value, int32_t index)
 {
 	sketch_u128 low = (((sketch_u128) s->sum.w[1]) << 64) | s->sum.w[0];
 	sketch_u128 units;
@@ -389,7 +410,8 @@ add_value(SketchState *s, double value, int32_t index)
 		value = 0.0;			/* -0 is stored as +0 */
 		s->zeros++;
 	}
-	else if ((err = add_to_bucket(s, index, 1)) != SKETCH_OK)
+	else if ((err = (st != NULL ? stage_put(s, st, index) :
+					 add_to_bucket(s, index, 1))) != SKETCH_OK)
 		return err;
 	if (s->count == 0 || value < s->min)
 		s->min = value;
@@ -409,7 +431,7 @@ sketch_add(SketchState *s, double value)
 
 	if (value > 0 && value <= SKETCH_MAX_VALUE)
 		index = sketch_index_of(s, value);
-	return add_value(s, value, index);
+	return add_value(s, NULL, value, index);
 }
 
 /*
@@ -419,7 +441,7 @@ sketch_add(SketchState *s, double value)
 SketchError
 sketch_add_indexed(SketchState *s, double value, int32_t index)
 {
-	return add_value(s, value, index);
+	return add_value(s, NULL, value, index);
 }
 
 /* Fold the lowest buckets until at most max_buckets are left. */
@@ -558,6 +580,234 @@ sketch_copy(SketchState *dst, const SketchState *src,
 	if (err != SKETCH_OK)
 		return err;
 	return sketch_merge_into(dst, src);
+}
+
+/* ---- dense staging (see SketchStage in sketch_core.h) ---- */
+
+void
+sketch_stage_init(SketchStage *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->lo = INT32_MAX;
+	st->hi = INT32_MIN;
+}
+
+SketchError
+sketch_stage_add(SketchState *s, SketchStage *st, double value)
+{
+	int32_t		index = 0;
+
+	if (value > 0 && value <= SKETCH_MAX_VALUE)
+		index = sketch_index_of(s, value);
+	return add_value(s, st, value, index);
+}
+
+/* At most this many staged buckets go in one by one, more by one merge. */
+#define STAGE_DRAIN_ONE_BY_ONE	16
+/* Misses beyond the values staged that move a full-size window. */
+#define STAGE_MISS_SLACK		1024
+
+/*
+ * The staged buckets into an empty sorted store, in one branch-free pass
+ * that also zeroes the stage (its span is at most SKETCH_STAGE_MAX, no more
+ * than max_buckets: nothing folds).
+ */
+static SketchError
+stage_drain_fresh(SketchState *s, SketchStage *st)
+{
+	uint32_t   *counts = st->counts + (st->lo - st->base);
+	int32_t		span = st->hi - st->lo + 1;
+	int32_t		n = 0;
+	SketchError err;
+
+	if ((err = ensure_capacity(s, span)) != SKETCH_OK)
+		return err;
+	for (int32_t k = 0; k < span; k++)
+	{
+		uint32_t	c = counts[k];
+
+		s->indexes[n] = st->lo + k;
+		s->counts[n] = c;
+		n += c != 0;
+		counts[k] = 0;
+	}
+	s->nbuckets = n;
+	s->hint = 0;
+	return SKETCH_OK;
+}
+
+/* The staged buckets as a sorted run of their own, merged in linear time. */
+static SketchError
+stage_drain_merge(SketchState *s, const SketchStage *st, int32_t nonzero)
+{
+	SketchState run;
+	SketchError err;
+
+	memset(&run, 0, sizeof(run));
+	run.counts = s->allocator->alloc(s->allocator->ctx,
+									 (sizeof(uint64_t) + sizeof(int32_t)) * (size_t) nonzero);
+	if (run.counts == NULL)
+		return fail(SKETCH_ERR_NOMEM, "out of memory");
+	run.indexes = (int32_t *) (run.counts + nonzero);
+	for (int32_t i = st->lo; i <= st->hi; i++)
+		if (st->counts[i - st->base] != 0)
+		{
+			run.indexes[run.nbuckets] = i;
+			run.counts[run.nbuckets++] = st->counts[i - st->base];
+		}
+	err = merge_bucket_counts(s, &run);
+	if (s->allocator->free != NULL)
+		s->allocator->free(s->allocator->ctx, run.counts);
+	return err;
+}
+
+/* The staged buckets into a non-empty store: a few one by one, or merged. */
+static SketchError
+stage_drain_into(SketchState *s, const SketchStage *st)
+{
+	int32_t		nonzero = 0;
+	SketchError err = SKETCH_OK;
+
+	for (int32_t i = st->lo; i <= st->hi; i++)
+		nonzero += st->counts[i - st->base] != 0;
+	if (nonzero > STAGE_DRAIN_ONE_BY_ONE)
+		return stage_drain_merge(s, st, nonzero);
+	for (int32_t i = st->lo; i <= st->hi && err == SKETCH_OK; i++)
+		if (st->counts[i - st->base] != 0)
+			err = add_to_bucket(s, i, st->counts[i - st->base]);
+	return err;
+}
+
+/*
+ * Move the staged counts into the sorted store and empty the stage (its
+ * window stays where it is).  Each way of moving them gives the state that
+ * adding the values one by one would: folding depends only on the set of
+ * non-empty buckets.
+ */
+SketchError
+sketch_stage_drain(SketchState *s, SketchStage *st)
+{
+	SketchError err;
+
+	if (st->lo > st->hi)
+		return SKETCH_OK;
+	if (s->nbuckets == 0 && st->hi - st->lo < s->max_buckets)
+		err = stage_drain_fresh(s, st);
+	else if ((err = stage_drain_into(s, st)) == SKETCH_OK)
+		memset(st->counts + (st->lo - st->base), 0,
+			   sizeof(uint32_t) * (size_t) (st->hi - st->lo + 1));
+	if (err != SKETCH_OK)
+		return err;
+	st->staged = 0;
+	st->misses = 0;
+	st->lo = INT32_MAX;
+	st->hi = INT32_MIN;
+	return SKETCH_OK;
+}
+
+/*
+ * Make the window cover lo..hi (hi - lo < SKETCH_STAGE_MAX) with the staged
+ * counts where they were: moved in place when the array is long enough,
+ * else into one half as long again (at least), with room on both sides.
+ */
+static SketchError
+stage_cover(SketchState *s, SketchStage *st, int32_t lo, int32_t hi)
+{
+	int32_t		span = hi - lo + 1;
+	int32_t		capacity = st->capacity;
+	int32_t		base;
+	uint32_t   *counts;
+
+	if (span > capacity)
+	{
+		capacity = capacity * 2 > span + span / 2 ? capacity * 2 : span + span / 2;
+		if (capacity < 32)
+			capacity = 32;
+		if (capacity > SKETCH_STAGE_MAX)
+			capacity = SKETCH_STAGE_MAX;
+	}
+	base = lo - (capacity - span) / 2;
+	if (capacity == st->capacity)
+	{
+		if (st->lo <= st->hi)
+		{
+			int32_t		from = st->lo - st->base;
+			int32_t		to = st->lo - base;
+			int32_t		used = st->hi - st->lo + 1;
+
+			memmove(st->counts + to, st->counts + from, sizeof(uint32_t) * (size_t) used);
+			/* zero what the move left behind */
+			if (to > from)
+				memset(st->counts + from, 0,
+					   sizeof(uint32_t) * (size_t) (to - from < used ? to - from : used));
+			else if (to < from)
+			{
+				int32_t		gap = from - to < used ? from - to : used;
+
+				memset(st->counts + from + used - gap, 0, sizeof(uint32_t) * (size_t) gap);
+			}
+		}
+		st->base = base;
+		return SKETCH_OK;
+	}
+	counts = s->allocator->alloc(s->allocator->ctx,
+								 sizeof(uint32_t) * (size_t) capacity);
+	if (counts == NULL)
+		return fail(SKETCH_ERR_NOMEM, "out of memory");
+	memset(counts, 0, sizeof(uint32_t) * (size_t) capacity);
+	if (st->lo <= st->hi)
+		memcpy(counts + (st->lo - base), st->counts + (st->lo - st->base),
+			   sizeof(uint32_t) * (size_t) (st->hi - st->lo + 1));
+	if (st->counts != NULL && s->allocator->free != NULL)
+		s->allocator->free(s->allocator->ctx, st->counts);
+	st->counts = counts;
+	st->capacity = capacity;
+	st->base = base;
+	return SKETCH_OK;
+}
+
+/*
+ * A value outside the window (or a full counter total).  While the window
+ * may grow it grows to take the value.  At its full size a value outside
+ * it goes straight into the sorted store (a miss); when misses outnumber
+ * the values staged since the last drain, the data has moved on: drain and
+ * centre the window on the value.  Wide data then costs about what
+ * sketch_add costs, never a drain per value.
+ */
+static SketchError
+stage_put_slow(SketchState *s, SketchStage *st, int32_t index)
+{
+	int32_t		lo = index < st->lo ? index : st->lo;
+	int32_t		hi = index > st->hi ? index : st->hi;
+	int			inside = index >= st->base && index - st->base < st->capacity;
+	SketchError err;
+
+	if (st->staged == UINT32_MAX)
+	{
+		if ((err = sketch_stage_drain(s, st)) != SKETCH_OK)
+			return err;
+		lo = hi = index;
+	}
+	else if (!inside && st->lo <= st->hi &&
+			 (st->capacity == SKETCH_STAGE_MAX ||
+			  (int64_t) hi - (int64_t) lo >= SKETCH_STAGE_MAX))
+	{
+		if ((uint64_t) ++st->misses <= (uint64_t) st->staged + STAGE_MISS_SLACK)
+			return add_to_bucket(s, index, 1);
+		if ((err = sketch_stage_drain(s, st)) != SKETCH_OK)
+			return err;
+		lo = hi = index;
+	}
+	if (index < st->base || index - st->base >= st->capacity)
+	{
+		if ((err = stage_cover(s, st, lo, hi)) != SKETCH_OK)
+			return err;
+	}
+	st->counts[index - st->base]++;
+	st->staged++;
+	st->lo = lo;
+	st->hi = hi;
+	return SKETCH_OK;
 }
 
 /* Representative of the bucket holding rank (zeros < rank <= count). */

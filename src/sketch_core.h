@@ -106,6 +106,31 @@ typedef struct SketchState
 	const SketchAllocator *allocator;	/* NULL: fixed caller storage */
 } SketchState;
 
+/*
+ * Dense staging of bucket counts in front of a SketchState, for a hot add
+ * path (sketch_agg's transition state): 32-bit counts over a window of at
+ * most SKETCH_STAGE_MAX consecutive bucket indexes, where a value lands by
+ * direct indexing.  The staged counts go into the state's sorted store
+ * (sketch_stage_drain) when a value falls outside a window that may not grow
+ * further, before a counter could overflow, and before anyone reads, merges
+ * or encodes the state.  Folding depends only on the set of non-empty
+ * buckets, so the drained state is exactly what sketch_add would have built.
+ * Between drains the state's count, zeros, min, max and sum are current but
+ * its buckets lack the staged values.  The state must have an allocator.
+ */
+#define SKETCH_STAGE_MAX		2048
+
+typedef struct SketchStage
+{
+	int32_t		base;			/* bucket index held by counts[0] */
+	int32_t		capacity;		/* length of counts[]; 0 before the first */
+	int32_t		lo;				/* lowest staged index (lo > hi: none) */
+	int32_t		hi;				/* highest staged index */
+	uint32_t	staged;			/* values staged */
+	uint32_t	misses;			/* values sent past the full window since */
+	uint32_t   *counts;			/* zero outside lo..hi */
+} SketchStage;
+
 /* Static text describing the last error (for messages). */
 extern const char *sketch_error_message(void);
 
@@ -118,6 +143,10 @@ extern void sketch_release(SketchState *s);
 extern SketchError sketch_add(SketchState *s, double value);
 extern SketchError sketch_add_indexed(SketchState *s, double value,
 									  int32_t index);
+extern void sketch_stage_init(SketchStage *st);
+extern SketchError sketch_stage_add(SketchState *s, SketchStage *st,
+									double value);
+extern SketchError sketch_stage_drain(SketchState *s, SketchStage *st);
 extern SketchError sketch_merge_into(SketchState *dst, const SketchState *src);
 extern SketchError sketch_copy(SketchState *dst, const SketchState *src,
 							   const SketchAllocator *allocator);

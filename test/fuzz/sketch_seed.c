@@ -210,6 +210,22 @@ main(int argc, char **argv)
 			sscanf(v1_hex[k] + 2 * i, "%2hhx", &buf[i]);
 		seed_write(argv[1], "decode", n, 0, buf, len);
 	}
+	/* path 4: records of sketch_fuzz's fuzz_stage, from an LCG */
+	for (int k = 0; k < 16; k++)
+	{
+		uint32_t	x = 12345u + (uint32_t) k;
+		size_t		len = 1;
+
+		buf[0] = (uint8_t) k;
+		for (int r = 0; r < 200; r++, len += 3)
+		{
+			x = x * 1103515245u + 12345u;
+			buf[len] = (uint8_t) (r % 41 == 40 ? 0xff : (x >> 24) & (k % 2 ? 0xfe : 0xe7));
+			buf[len + 1] = (uint8_t) (x >> 16);
+			buf[len + 2] = (uint8_t) (x >> 8);
+		}
+		seed_write(argv[1], "stage", k, 4, buf, len);
+	}
 	free(buf);
 	free(rec);
 	printf("%d seeds per path written to %s\n", n, argv[1]);
