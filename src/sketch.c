@@ -165,6 +165,20 @@ sketch_store(const SketchState *s)
 	return result;
 }
 
+/* The canonical varlena of sketch_agg's state (staged or not). */
+static bytea *
+sketch_store_staged(SketchState *s, SketchStage *st)
+{
+	size_t		len;
+	bytea	   *result;
+
+	sketch_raise(sketch_stage_encode(s, st, encode_buffer, &len), 0);
+	result = palloc(VARHDRSZ + len);
+	SET_VARSIZE(result, VARHDRSZ + len);
+	memcpy(VARDATA(result), encode_buffer, len);
+	return result;
+}
+
 /* ---------------- text input ---------------- */
 
 typedef struct TextCursor
@@ -438,7 +452,8 @@ sketch_agg_new(MemoryContext aggcontext, double alpha)
 /*
  * The complete sketch of a state: staged buckets drained into it.  The
  * state changes form, not content (the same values, the same encoding), so
- * a final function may call this and transitions may go on afterwards.
+ * transitions may go on afterwards.  The final and serial functions encode
+ * through sketch_store_staged, which leaves a state of one stage as it is.
  */
 static SketchState *
 sketch_agg_sketch(SketchAggState *st)
@@ -526,7 +541,7 @@ sketch_agg_final(PG_FUNCTION_ARGS)
 	st = (SketchAggState *) PG_GETARG_POINTER(0);
 	if (st->sketch.count == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_BYTEA_P(sketch_store(sketch_agg_sketch(st)));
+	PG_RETURN_BYTEA_P(sketch_store_staged(&st->sketch, &st->stage));
 }
 
 PG_FUNCTION_INFO_V1(sketch_agg_combine);
@@ -560,7 +575,7 @@ sketch_agg_serial(PG_FUNCTION_ARGS)
 	SketchAggState *st = (SketchAggState *) PG_GETARG_POINTER(0);
 
 	sketch_agg_context(fcinfo, "sketch_agg_serial");
-	PG_RETURN_BYTEA_P(sketch_store(sketch_agg_sketch(st)));
+	PG_RETURN_BYTEA_P(sketch_store_staged(&st->sketch, &st->stage));
 }
 
 PG_FUNCTION_INFO_V1(sketch_agg_deserial);

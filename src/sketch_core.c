@@ -706,6 +706,47 @@ sketch_stage_drain(SketchState *s, SketchStage *st)
 }
 
 /*
+ * The encoding of a staged state (sketch_encode's, into buf).  In the usual
+ * case of sketch_agg, every bucket staged and the sorted store empty, the
+ * stage is read through a sorted view in static scratch (the backend and
+ * the fuzzer are single-threaded), leaving the state as it is and
+ * allocating nothing; otherwise the stage is drained first.
+ */
+SketchError
+sketch_stage_encode(SketchState *s, SketchStage *st, uint8_t *buf,
+					size_t *len)
+{
+	static int32_t scratch_indexes[SKETCH_STAGE_MAX];
+	static uint64_t scratch_counts[SKETCH_STAGE_MAX];
+	SketchState view;
+	SketchError err;
+
+	if (st->lo <= st->hi && s->nbuckets == 0 && st->hi - st->lo < s->max_buckets)
+	{
+		const uint32_t *counts = st->counts + (st->lo - st->base);
+		int32_t		span = st->hi - st->lo + 1;
+		int32_t		n = 0;
+
+		view = *s;
+		for (int32_t k = 0; k < span; k++)
+		{
+			scratch_indexes[n] = st->lo + k;
+			scratch_counts[n] = counts[k];
+			n += counts[k] != 0;
+		}
+		view.indexes = scratch_indexes;
+		view.counts = scratch_counts;
+		view.nbuckets = n;
+		*len = sketch_encode(&view, buf);
+		return SKETCH_OK;
+	}
+	if ((err = sketch_stage_drain(s, st)) != SKETCH_OK)
+		return err;
+	*len = sketch_encode(s, buf);
+	return SKETCH_OK;
+}
+
+/*
  * Make the window cover lo..hi (hi - lo < SKETCH_STAGE_MAX) with the staged
  * counts where they were: moved in place when the array is long enough,
  * else into one half as long again (at least), with room on both sides.

@@ -147,6 +147,8 @@ extern void sketch_stage_init(SketchStage *st);
 extern SketchError sketch_stage_add(SketchState *s, SketchStage *st,
 									double value);
 extern SketchError sketch_stage_drain(SketchState *s, SketchStage *st);
+extern SketchError sketch_stage_encode(SketchState *s, SketchStage *st,
+									   uint8_t *buf, size_t *len);
 extern SketchError sketch_merge_into(SketchState *dst, const SketchState *src);
 extern SketchError sketch_copy(SketchState *dst, const SketchState *src,
 							   const SketchAllocator *allocator);

@@ -6,7 +6,7 @@
  * Built by test/bench/sketch_micro.sh against one src/sketch_core.c:
  * without STAGED every value goes through sketch_add (the sorted store, or
  * the dense store of a 1.1 core); with -DSTAGED through sketch_stage_add
- * and one sketch_stage_drain per group, as sketch_agg does.  Each data set
+ * and sketch_stage_encode per group, as sketch_agg does.  Each data set
  * is built group by group (init, adds, encode, release), RUNS times; it
  * prints the median milliseconds and an FNV-1a hash of every encoding, so
  * that the script can check that both add paths give the same bytes.
@@ -115,15 +115,15 @@ run_once(const DataSet *d, const double *values, uint8_t *buf)
 		for (int i = 0; i < d->per_group; i++)
 			if (sketch_stage_add(&s, &st, v[i]) != SKETCH_OK)
 				exit(2);
-		if (sketch_stage_drain(&s, &st) != SKETCH_OK)
+		if (sketch_stage_encode(&s, &st, buf, &len) != SKETCH_OK)
 			exit(2);
 		free(st.counts);
 #else
 		for (int i = 0; i < d->per_group; i++)
 			if (sketch_add(&s, v[i]) != SKETCH_OK)
 				exit(2);
-#endif
 		len = sketch_encode(&s, buf);
+#endif
 		for (size_t k = 0; k < len; k++)
 			hash = (hash ^ buf[k]) * 0x100000001b3ULL;
 		sketch_release(&s);

@@ -3,8 +3,8 @@
 #
 # Builds test/bench/sketch_micro.c three times: against this tree's
 # src/sketch_core.c with sketch_add (sorted store, one value at a time) and
-# with the dense stage of sketch_agg (sketch_stage_add + one drain per
-# group), and against the src/sketch_core.c of BEFORE (default: the 1.1
+# with the dense stage of sketch_agg (sketch_stage_add + sketch_stage_encode
+# per group), and against the src/sketch_core.c of BEFORE (default: the 1.1
 # dense core, the commit before the percentiles branch) as the baseline.
 # Prints per data set the medians of RUNS interleaved rounds and the ratios to the
 # baseline, and checks that the two add paths of this tree encode the same

@@ -309,6 +309,7 @@ fuzz_stage(const uint8_t *data, size_t size)
 	uint8_t    *buf1;
 	uint8_t    *buf2;
 	size_t		len1;
+	size_t		len2;
 
 	if (size < 1)
 		return;
@@ -339,11 +340,16 @@ fuzz_stage(const uint8_t *data, size_t size)
 				fuzz_fail("sketch_add and sketch_stage_add disagree on a value");
 		}
 	}
-	if (sketch_stage_drain(&staged, &st) != SKETCH_OK)
-		fuzz_fail("sketch_stage_drain failed");
 	buf1 = malloc(SKETCH_MAX_ENCODED);
 	buf2 = malloc(SKETCH_MAX_ENCODED);
 	len1 = check_valid(&plain, buf1);
+	/* the encoding of the staged state as it is (sketch_agg's final) */
+	if (sketch_stage_encode(&staged, &st, buf2, &len2) != SKETCH_OK)
+		fuzz_fail("sketch_stage_encode failed");
+	if (len2 != len1 || memcmp(buf1, buf2, len1) != 0)
+		fuzz_fail("sketch_stage_encode differs from sketch_add's encoding");
+	if (sketch_stage_drain(&staged, &st) != SKETCH_OK)
+		fuzz_fail("sketch_stage_drain failed");
 	if (check_valid(&staged, buf2) != len1 || memcmp(buf1, buf2, len1) != 0)
 		fuzz_fail("staged adds encode differently from sketch_add");
 	free(buf1);
