@@ -25,9 +25,9 @@ LANGUAGE sql AS $$
          (array_agg(p.entity_name ORDER BY p.name_at DESC) FILTER (WHERE p.entity_name IS NOT NULL))[1],
          sum(p.total_count), sum(p.success_count), min(p.min_value), max(p.max_value),
          (sum(p.sum_value) / sum(p.total_count))::float8,
-         metrics_rollup.sketch_quantile(metrics_rollup.sketch_merge(p.sketch), 0.5),
-         metrics_rollup.sketch_quantile(metrics_rollup.sketch_merge(p.sketch), 0.95),
-         metrics_rollup.sketch_quantile(metrics_rollup.sketch_merge(p.sketch), 0.99),
+         metrics_rollup.sketch_percentile_cont(metrics_rollup.sketch_merge(p.sketch), 0.5),
+         metrics_rollup.sketch_percentile_cont(metrics_rollup.sketch_merge(p.sketch), 0.95),
+         metrics_rollup.sketch_percentile_cont(metrics_rollup.sketch_merge(p.sketch), 0.99),
          max(p.last_at)
     FROM metrics_rollup.query_pieces('d', NULL, true, coalesce(lo, '-infinity'), coalesce(hi, 'infinity')) p
    GROUP BY p.entity_id

@@ -1,7 +1,7 @@
 -- aggregate() and timeseries(): every event counted once whether its raw row,
 -- its hourly rollup or both exist; checked against a shadow copy of every
 -- event (exact counts, sums, min, max; percentiles within alpha = 0.01 of
--- percentile_disc) before and after rollup and cleanup.
+-- percentile_cont) before and after rollup and cleanup.
 SET client_min_messages = warning;
 SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 RESET client_min_messages;
@@ -32,7 +32,7 @@ RETURNS TABLE(entity_id text, n bigint, ok bigint, mn float8, mx float8, avg flo
 LANGUAGE sql AS $$
   SELECT entity_id, count(*), count(*) FILTER (WHERE success), min(response_time), max(response_time),
          (sum(round(response_time::numeric, 9)) / count(*))::float8,
-         percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time),
+         percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time),
          max(recorded_at)
     FROM shadow
    WHERE recorded_at >= coalesce(lo, '-infinity') AND recorded_at < coalesce(hi, 'infinity')

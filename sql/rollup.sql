@@ -177,7 +177,7 @@ SELECT h.entity_id, h.percentiles_exact, sketch_count(h.sketch) = h.total_count 
        abs(h.p99_response_time - s.d[3]) <= 0.01 * s.d[3] AS p99_ok
   FROM hourly_metrics h
   JOIN (SELECT kind, entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour_start,
-               percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS d
+               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS d
           FROM shadow GROUP BY 1, 2, 3) s USING (kind, entity_id, hour_start)
  WHERE h.kind = 'late' ORDER BY 1;
 CREATE TEMP VIEW late_check AS

@@ -22,22 +22,22 @@
  * table (count 0, NULL statistics) until it is evicted: classify() still
  * needs its last_seen and use_count.
  *
- * Percentiles.  Each slice holds a DDSketch-style histogram: a positive
- * value x goes to bucket i = ceil(ln x / ln g), g = (1 + a) / (1 - a) with
- * a = LIVE_ALPHA = 0.02, and bucket i reports 2 g^i / (g + 1), which is
- * within a of every x in it.  Zeros are counted apart.  A slice keeps
- * LIVE_BUCKETS consecutive buckets (a dense window that slides over the
- * index range); when the values of one slice span more than LIVE_BUCKETS
- * buckets (a ratio of g^64 = 12.9 between the largest and smallest value)
- * the lowest buckets are folded into the lowest kept one, so p95 and p99
- * stay within a and only low quantiles lose accuracy.  Percentiles use the
- * rank of percentile_disc (ceil(q * n)) and are clamped to the exact min
- * and max.
+ * Percentiles.  Each slice holds the sketch of sketch_core.c (the one
+ * sketch implementation of the extension) at alpha = LIVE_ALPHA = 0.01, in
+ * fixed storage inside the slice: at most LIVE_BUCKETS non-empty buckets,
+ * whatever the spread of the values; when one more fills, the lowest folds
+ * into the next one up (sketch_core.c's rule).  Readers merge the slices
+ * of the window into one sketch and report percentile_cont's rule
+ * (sketch_percentile_cont_value), within alpha of the exact percentile_cont
+ * of the window's events as long as no slice has more than LIVE_BUCKETS
+ * non-empty buckets; past that only ranks in a slice's lowest bucket lose
+ * the guarantee.  min, max, count and the sum are exact.
  *
- * Memory.  sizeof(LiveEntry) is about 2.5 kB (names 576 bytes, 6 slices of
- * 312 bytes); with an 8-byte last_seen and two 4-byte hash buckets per
- * entry, the default 10000 entities take about 25 MB of shared memory.
- * live_info() reports the exact figure.
+ * Memory.  A slice is about 0.85 kB (64 buckets of 12 bytes plus the
+ * sketch header), sizeof(LiveEntry) about 5.7 kB (names 576 bytes, 6
+ * slices); with an 8-byte last_seen and two 4-byte hash buckets per entry,
+ * the default 10000 entities take about 57 MB of shared memory, fixed at
+ * startup from max_live_entities.  live_info() reports the exact figure.
  *
  * Locking protocol.
  *	- lock (the one LWLock of tranche "metrics_rollup live stats") guards the
@@ -45,9 +45,13 @@
  *	  shared to look entries up, update their counters and read them; held
  *	  exclusively to insert, evict and change an entity name.  So a name is
  *	  stable for anyone holding the lock in either mode.
- *	- entry->mutex (spinlock) guards the entry's slices, use_count and its
- *	  seen[] slot against other holders of the shared lock: plain
- *	  arithmetic only, and readers copy the slices out under it.
+ *	- entry->mutex (spinlock) guards the entry's slices, use_count,
+ *	  last_rt and its seen[] slot against other holders of the shared lock:
+ *	  plain arithmetic only, and readers copy the slices out under it.
+ *	  XXX: the one call made under it is sketch_add_indexed(), pure
+ *	  arithmetic on the slice (a binary search and a move of at most
+ *	  LIVE_BUCKETS entries; no allocation, no error raised, no log(): the
+ *	  bucket index is computed before the lock is taken).
  *	- evictions, slow_logged and slow_suppressed_total are atomics.
  *	- slow_mutex (spinlock) guards the rate limiter's three fields.
  *
@@ -82,32 +86,36 @@
 
 #include "guc.h"
 #include "live.h"
+#include "sketch_core.h"
 
 #define LIVE_TRANCHE "metrics_rollup live stats"
 
 #define LIVE_SLICES 6			/* time slices per window */
-#define LIVE_BUCKETS 64			/* histogram buckets kept per slice */
-#define LIVE_ALPHA 0.02			/* relative accuracy of live percentiles */
-#define LIVE_GAMMA ((1.0 + LIVE_ALPHA) / (1.0 - LIVE_ALPHA))
+#define LIVE_BUCKETS 64			/* non-empty sketch buckets kept per slice */
+#define LIVE_ALPHA 0.01			/* relative accuracy of live percentiles */
 #define LIVE_KIND_MAX 63
 #define LIVE_ID_MAX 255
 #define LIVE_NAME_MAX 255
 #define LIVE_SLOW_LINES_PER_SEC 10
 
-/* One time slice of one entity. */
+/*
+ * One time slice of one entity: the header of a sketch (SketchState's
+ * scalar fields) and its bucket arrays; live_slice_view() makes a
+ * SketchState of it.  No pointers are kept in shared memory.
+ */
 typedef struct LiveSlice
 {
 	TimestampTz start;			/* slice start; 0: never used */
-	uint32		count;			/* events */
-	uint32		failures;		/* events with success = false */
-	uint32		zeros;			/* events with response_time = 0 */
-	int32		lo;				/* bucket index of counts[0] */
-	int32		min_idx;		/* lowest non-empty bucket (>= lo) */
-	int32		max_idx;		/* highest non-empty bucket */
-	double		sum;			/* seconds */
+	uint64		failures;		/* events with success = false */
+	uint64		count;			/* events */
+	uint64		zeros;			/* events with response_time = 0 */
 	double		min;			/* seconds, exact */
 	double		max;			/* seconds, exact */
-	uint32		counts[LIVE_BUCKETS];	/* positive values per bucket */
+	SketchSum	sum;			/* exact, in units of 2^-64 s */
+	int32		nbuckets;		/* non-empty buckets */
+	int32		hint;			/* the sketch's last bucket hit */
+	int32		indexes[LIVE_BUCKETS];	/* bucket indexes, ascending */
+	uint64		counts[LIVE_BUCKETS];	/* their counts */
 } LiveSlice;
 
 /* The ring of slices, a struct so that readers copy it by assignment. */
@@ -126,6 +134,7 @@ typedef struct LiveEntry
 	int16		id_len;
 	int16		name_len;		/* -1: no name seen yet */
 	uint64		use_count;		/* events since the entry was created */
+	double		last_rt;		/* response time of the latest event */
 	char		kind[LIVE_KIND_MAX + 1];
 	char		id[LIVE_ID_MAX + 1];
 	char		name[LIVE_NAME_MAX + 1];	/* latest entity_name seen */
@@ -439,6 +448,7 @@ live_insert(uint32 hash, const BufferEvent *ev)
 	e->id[ev->entity_id_len] = '\0';
 	e->name_len = -1;
 	e->use_count = 0;
+	e->last_rt = 0;
 	e->window = empty_window;
 	live_seen[i] = 0;
 
@@ -475,88 +485,73 @@ live_set_name(LiveEntry *e, const BufferEvent *ev)
  * ----------------------------------------------------------------
  */
 
-/* Histogram bucket of a positive value. */
-static int32
-live_bucket_of(double x)
-{
-	static double inv_log_gamma = 0;
-
-	if (inv_log_gamma == 0)
-		inv_log_gamma = 1.0 / log(LIVE_GAMMA);
-	return (int32) ceil(log(x) * inv_log_gamma);
-}
-
-/* The value bucket i reports: within LIVE_ALPHA of all its values. */
-static double
-live_bucket_value(int32 i)
-{
-	return 2.0 * pow(LIVE_GAMMA, i) / (LIVE_GAMMA + 1.0);
-}
-
 /*
- * Slide the slice's bucket window to start at new_lo, folding buckets
- * below it into the lowest kept one.  Plain arithmetic: runs under the
- * entry's spinlock.
+ * An empty sketch of the live accuracy, made once per backend: copying it
+ * under a spinlock needs no call (sketch_init computes a log()).
  */
-static void
-live_slice_rebase(LiveSlice *s, int32 new_lo)
+static const SketchState *
+live_sketch_template(void)
 {
-	uint32		tmp[LIVE_BUCKETS] = {0};
+	static SketchState template;
+	static bool done = false;
 
-	for (int j = 0; j < LIVE_BUCKETS; j++)
+	if (!done)
 	{
-		int32		p = s->lo + j - new_lo;
-
-		if (s->counts[j] == 0)
-			continue;
-		p = Max(p, 0);
-		p = Min(p, LIVE_BUCKETS - 1);
-		tmp[p] += s->counts[j];
+		if (sketch_init_fixed(&template, LIVE_ALPHA, LIVE_BUCKETS, NULL, NULL) != SKETCH_OK)
+			elog(ERROR, "cannot set up the live sketch: %s", sketch_error_message());
+		done = true;
 	}
-	for (int j = 0; j < LIVE_BUCKETS; j++)
-		s->counts[j] = tmp[j];
-	s->lo = new_lo;
-	s->min_idx = Max(s->min_idx, new_lo);
+	return &template;
 }
 
-/* Count a positive value of bucket idx; under the entry's spinlock. */
-static void
-live_slice_add_bucket(LiveSlice *s, int32 idx, bool first)
+/* A SketchState over slice s's storage (plain assignments only). */
+static inline void
+live_slice_view(LiveSlice *s, const SketchState *template, SketchState *st)
 {
-	int32		new_min,
-				new_max;
+	*st = *template;
+	st->count = s->count;
+	st->zeros = s->zeros;
+	st->min = s->min;
+	st->max = s->max;
+	st->sum = s->sum;
+	st->nbuckets = s->nbuckets;
+	st->hint = s->hint;
+	st->indexes = s->indexes;
+	st->counts = s->counts;
+}
 
-	if (first)
-	{
-		s->lo = idx - LIVE_BUCKETS / 2;
-		s->min_idx = s->max_idx = idx;
-		s->counts[idx - s->lo]++;
-		return;
-	}
-	new_min = Min(s->min_idx, idx);
-	new_max = Max(s->max_idx, idx);
-	if (idx < s->lo || idx >= s->lo + LIVE_BUCKETS)
-	{
-		if (new_max - new_min < LIVE_BUCKETS && idx < s->lo)
-			live_slice_rebase(s, new_min);
-		else
-			live_slice_rebase(s, new_max - LIVE_BUCKETS + 1);
-	}
-	s->counts[Max(idx - s->lo, 0)]++;
-	s->min_idx = Max(new_min, s->lo);
-	s->max_idx = new_max;
+/* Write a view's header back into its slice. */
+static inline void
+live_slice_store(LiveSlice *s, const SketchState *st)
+{
+	s->count = st->count;
+	s->zeros = st->zeros;
+	s->min = st->min;
+	s->max = st->max;
+	s->sum = st->sum;
+	s->nbuckets = st->nbuckets;
+	s->hint = st->hint;
 }
 
 /* Count ev in entry i's slice (now's slice); lock held in either mode. */
 static void
 live_entry_add(int32 i, const BufferEvent *ev, TimestampTz now,
-			   TimestampTz slice_start, int slot)
+			   TimestampTz slice_start, int slot,
+			   const SketchState *template)
 {
 	static const LiveSlice empty_slice;
 	LiveEntry  *e = &live_entries[i];
 	double		rt = ev->response_time;
-	int32		idx = rt > 0 ? live_bucket_of(rt) : 0;
+	int32		idx;
+	SketchState st;
 	LiveSlice  *s;
+
+	/* what record() refuses never gets here; stay inside the sketch's range */
+	if (!(rt >= 0))
+		rt = 0;
+	if (rt > SKETCH_MAX_VALUE)
+		rt = SKETCH_MAX_VALUE;
+	idx = rt > 0 ? sketch_index_of(template, rt) : 0;
 
 	SpinLockAcquire(&e->mutex);
 	s = &e->window.slices[slot];
@@ -565,21 +560,18 @@ live_entry_add(int32 i, const BufferEvent *ev, TimestampTz now,
 		*s = empty_slice;
 		s->start = slice_start;
 	}
-	if (s->count == 0 || rt < s->min)
-		s->min = rt;
-	if (s->count == 0 || rt > s->max)
-		s->max = rt;
-	if (rt > 0)
-		live_slice_add_bucket(s, idx, s->count == s->zeros);
-	else
-		s->zeros++;
-	s->count++;
+	live_slice_view(s, template, &st);
+	/* cannot fail: rt is in range and a slice never nears 2^63 events */
+	(void) sketch_add_indexed(&st, rt, idx);
+	live_slice_store(s, &st);
 	if (!ev->success)
 		s->failures++;
-	s->sum += rt;
 	e->use_count++;
-	if (now > live_seen[i])
+	if (now >= live_seen[i])
+	{
 		live_seen[i] = now;
+		e->last_rt = ev->response_time;
+	}
 	SpinLockRelease(&e->mutex);
 }
 
@@ -655,9 +647,11 @@ live_count(const BufferEvent *events, int n)
 	TimestampTz slice_start;
 	int			slot;
 	bool	   *pending = NULL;
+	const SketchState *template;
 
 	if (live == NULL || n <= 0)
 		return;
+	template = live_sketch_template();
 	now = GetCurrentTimestamp();
 	slice_us = live_slice_usecs();
 	slice_start = now - now % slice_us;
@@ -670,7 +664,7 @@ live_count(const BufferEvent *events, int n)
 		int32		i = live_find(live_hash(ev), ev);
 
 		if (i >= 0 && live_name_current(&live_entries[i], ev))
-			live_entry_add(i, ev, now, slice_start, slot);
+			live_entry_add(i, ev, now, slice_start, slot, template);
 		else
 		{
 			if (pending == NULL)
@@ -696,7 +690,7 @@ live_count(const BufferEvent *events, int n)
 			if (i < 0)
 				i = live_insert(hash, ev);
 			live_set_name(&live_entries[i], ev);
-			live_entry_add(i, ev, now, slice_start, slot);
+			live_entry_add(i, ev, now, slice_start, slot, template);
 		}
 		LWLockRelease(live->lock);
 		pfree(pending);
@@ -723,121 +717,99 @@ live_count(const BufferEvent *events, int n)
 /* Statistics of one entity over the window, merged from its slices. */
 typedef struct LiveMerged
 {
-	int64		count;
 	int64		failures;
-	int64		zeros;
-	double		sum;
-	double		min;
-	double		max;
-	int			npairs;
-	struct
-	{
-		int32		idx;
-		uint32		count;
-	}			pairs[LIVE_SLICES * LIVE_BUCKETS];
+	SketchState sketch;			/* the window's events */
 } LiveMerged;
 
-static int
-live_pair_cmp(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* Merge the slices of w that are inside the window ending in cur_start. */
+/*
+ * Merge the slices of w that are inside the window ending in cur_start
+ * into m->sketch (reset first; its memory is the caller's context).
+ */
 static void
-live_merge(const LiveWindow *w, TimestampTz cur_start, int64 slice_us,
-		   LiveMerged *m)
+live_merge(LiveWindow *w, TimestampTz cur_start, int64 slice_us,
+		   const SketchAllocator *allocator, LiveMerged *m)
 {
 	TimestampTz oldest = cur_start - (LIVE_SLICES - 1) * slice_us;
+	const SketchState *template = live_sketch_template();
 
-	memset(m, 0, offsetof(LiveMerged, pairs));
+	sketch_release(&m->sketch);
+	if (sketch_init(&m->sketch, LIVE_ALPHA, allocator) != SKETCH_OK)
+		elog(ERROR, "cannot set up the live sketch: %s", sketch_error_message());
+	m->failures = 0;
 	for (int k = 0; k < LIVE_SLICES; k++)
 	{
-		const LiveSlice *s = &w->slices[k];
+		LiveSlice  *s = &w->slices[k];
+		SketchState view;
+		SketchError err;
 
 		if (s->start == 0 || s->start < oldest || s->count == 0)
 			continue;
-		if (m->count == 0 || s->min < m->min)
-			m->min = s->min;
-		if (m->count == 0 || s->max > m->max)
-			m->max = s->max;
-		m->count += s->count;
-		m->failures += s->failures;
-		m->zeros += s->zeros;
-		m->sum += s->sum;
-		for (int j = 0; j < LIVE_BUCKETS; j++)
-		{
-			if (s->counts[j] == 0)
-				continue;
-			m->pairs[m->npairs].idx = s->lo + j;
-			m->pairs[m->npairs].count = s->counts[j];
-			m->npairs++;
-		}
-	}
-	qsort(m->pairs, m->npairs, sizeof(m->pairs[0]), live_pair_cmp);
-}
-
-/*
- * The value at rank ceil(q * count) (percentile_disc's rank) for each of
- * the nq ascending fractions qs, clamped to [min, max].
- */
-static void
-live_quantiles(const LiveMerged *m, const double *qs, int nq, double *out)
-{
-	int64		cum = m->zeros;
-	int			p = 0;
-
-	for (int k = 0; k < nq; k++)
-	{
-		int64		rank = (int64) ceil(qs[k] * m->count);
-		double		v = 0;
-
-		rank = Max(rank, 1);
-		while (cum < rank && p < m->npairs)
-			cum += m->pairs[p++].count;
-		if (rank > m->zeros && p > 0)
-			v = live_bucket_value(m->pairs[p - 1].idx);
-		out[k] = Min(Max(v, m->min), m->max);
+		live_slice_view(s, template, &view);
+		if ((err = sketch_merge_into(&m->sketch, &view)) != SKETCH_OK)
+			ereport(ERROR,
+					(errcode(err == SKETCH_ERR_NOMEM ? ERRCODE_OUT_OF_MEMORY
+							 : ERRCODE_INTERNAL_ERROR),
+					 errmsg("cannot merge live statistics: %s", sketch_error_message())));
+		m->failures += (int64) s->failures;
 	}
 }
 
 /* One row of the live_stats view. */
 static void
 live_put_row(ReturnSetInfo *rsinfo, const LiveEntry *e, const LiveMerged *m,
-			 TimestampTz seen, uint64 use_count)
+			 TimestampTz seen, uint64 use_count, double last_rt)
 {
 	static const double qs[3] = {0.5, 0.95, 0.99};
-	Datum		values[13];
-	bool		nulls[13] = {0};
-	double		pct[3];
+	Datum		values[15];
+	bool		nulls[15] = {0};
+	const SketchState *sk = &m->sketch;
 
 	values[0] = PointerGetDatum(cstring_to_text_with_len(e->kind, e->kind_len));
 	values[1] = PointerGetDatum(cstring_to_text_with_len(e->id, e->id_len));
 	nulls[2] = e->name_len < 0;
 	if (e->name_len >= 0)
 		values[2] = PointerGetDatum(cstring_to_text_with_len(e->name, e->name_len));
-	values[3] = Int64GetDatum(m->count);
+	values[3] = Int64GetDatum((int64) sk->count);
 	values[4] = Int64GetDatum(m->failures);
-	if (m->count > 0)
+	if (sk->count > 0)
 	{
-		live_quantiles(m, qs, 3, pct);
-		values[5] = Float8GetDatum(m->min);
-		values[6] = Float8GetDatum(m->max);
-		values[7] = Float8GetDatum(m->sum / m->count);
-		values[8] = Float8GetDatum(pct[0]);
-		values[9] = Float8GetDatum(pct[1]);
-		values[10] = Float8GetDatum(pct[2]);
+		values[5] = Float8GetDatum(sk->min);
+		values[6] = Float8GetDatum(sk->max);
+		values[7] = Float8GetDatum(sketch_sum_double(sk) / (double) sk->count);
+		for (int k = 0; k < 3; k++)
+		{
+			double		v = 0;
+
+			(void) sketch_percentile_cont_value(sk, qs[k], &v);
+			values[8 + k] = Float8GetDatum(v);
+		}
+		values[13] = Float8GetDatum(sketch_sum_double(sk));
 	}
 	else
+	{
 		for (int k = 5; k <= 10; k++)
 			nulls[k] = true;
+		nulls[13] = true;
+	}
 	nulls[11] = seen == 0;
 	values[11] = TimestampTzGetDatum(seen);
 	values[12] = Int64GetDatum((int64) use_count);
+	/* the 1.1 view has 13 columns: the tuple descriptor reads what it has */
+	nulls[14] = seen == 0;
+	values[14] = Float8GetDatum(last_rt);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+static void *
+live_sketch_alloc(void *ctx, size_t size)
+{
+	return MemoryContextAlloc((MemoryContext) ctx, size);
+}
+
+static void
+live_sketch_free(void *ctx, void *ptr)
+{
+	pfree(ptr);
 }
 
 /* live_stats(): one row per tracked entity; the live_stats view. */
@@ -847,32 +819,43 @@ live_stats(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz now = GetCurrentTimestamp();
 	int64		slice_us = live_slice_usecs();
+	SketchAllocator *allocator;
 	LiveMerged *m;
+	LiveWindow *w;
 
 	mr_require_preload("live_stats");
 	InitMaterializedSRF(fcinfo, 0);
-	m = palloc(sizeof(LiveMerged));
+	m = palloc0(sizeof(LiveMerged));
+	w = palloc(sizeof(LiveWindow));
+	allocator = palloc(sizeof(SketchAllocator));
+	allocator->alloc = live_sketch_alloc;
+	allocator->free = live_sketch_free;
+	allocator->ctx = CurrentMemoryContext;
+	m->sketch.allocator = allocator;
 
 	LWLockAcquire(live->lock, LW_SHARED);
 	for (int32 i = 0; i < live->max_entries; i++)
 	{
 		LiveEntry  *e = &live_entries[i];
-		LiveWindow	w;
 		TimestampTz seen;
 		uint64		use_count;
+		double		last_rt;
 
 		if (!e->in_use)
 			continue;
 		SpinLockAcquire(&e->mutex);
-		w = e->window;
+		*w = e->window;
 		seen = live_seen[i];
 		use_count = e->use_count;
+		last_rt = e->last_rt;
 		SpinLockRelease(&e->mutex);
 
-		live_merge(&w, now - now % slice_us, slice_us, m);
-		live_put_row(rsinfo, e, m, seen, use_count);
+		live_merge(w, now - now % slice_us, slice_us, allocator, m);
+		live_put_row(rsinfo, e, m, seen, use_count, last_rt);
 	}
 	LWLockRelease(live->lock);
+	sketch_release(&m->sketch);
+	pfree(w);
 	pfree(m);
 	return (Datum) 0;
 }

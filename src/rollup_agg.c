@@ -10,7 +10,8 @@
  * percentile_cont p50/p95/p99 from the sorted array, plus the sketch of the
  * values (sketch_core.h, relative accuracy metrics_rollup.sketch_relative_
  * accuracy), and the merge of two metrics_rollup.rollup_stats values, whose
- * percentiles come from the combined sketch.
+ * percentiles come from the combined sketch with the same rule
+ * (sketch_percentile_cont_value: percentile_cont within alpha).
  *
  * Exact sum: each value is rounded to whole nanoseconds and added as an
  * integer into a 128-bit accumulator, so the sum does not depend on the
@@ -287,7 +288,7 @@ rollup_sketch_load(Datum datum, SketchState *s, const SketchAllocator *alloc)
 
 /*
  * Combine the sketches of a and b into r[ROLLUP_STATS_SKETCH] and take the
- * percentiles from the result.
+ * percentiles from the result, by percentile_cont's rule (as the exact ones).
  */
 static void
 rollup_sketch_merge(Datum a, Datum b, Datum *r)
@@ -306,7 +307,7 @@ rollup_sketch_merge(Datum a, Datum b, Datum *r)
 	{
 		double		q;
 
-		rollup_sketch_check(sketch_quantile_value(&sa, qs[i], &q));
+		rollup_sketch_check(sketch_percentile_cont_value(&sa, qs[i], &q));
 		r[fields[i]] = Float8GetDatum(q);
 	}
 	r[ROLLUP_STATS_SKETCH] = rollup_sketch_datum(&sa);

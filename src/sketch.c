@@ -10,8 +10,9 @@
  *
  * Text format (keys in this order, no spaces; doubles in shortest
  * round-trip form; the sum is the exact decimal of its fixed-point value):
- *	 {"v":1,"alpha":0.01,"count":3,"zeros":1,"min":0,"max":2,
+ *	 {"v":2,"alpha":0.01,"count":3,"zeros":1,"min":0,"max":2,
  *	  "sum":"3","bins":{"0":1,"35":1}}
+ * "v":1 (the format of 1.1 and before) is read too; output is always 2.
  *
  * Works without shared_preload_libraries: no shared memory here.
  *
@@ -36,10 +37,15 @@
 #include "guc.h"
 #include "sketch_core.h"
 
-/* Aggregate transition state: the dense sketch and its allocator. */
+/*
+ * Aggregate transition state: the sketch, a dense stage in front of its
+ * sorted bucket store (values land there by direct indexing, drained into
+ * the sketch before it is read: sketch_agg_sketch), and their allocator.
+ */
 typedef struct SketchAggState
 {
 	SketchState sketch;
+	SketchStage stage;
 	SketchAllocator allocator;	/* allocates in the aggregate context */
 } SketchAggState;
 
@@ -88,6 +94,12 @@ sketch_raise(SketchError err, int format_code)
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("sketch value out of range: %s", msg),
 					 errhint("A sketch accepts finite values from 0 to 1e15; NULLs are ignored.")));
+			break;
+		case SKETCH_ERR_COUNT:
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("sketch count out of range: %s", msg),
+					 errhint("A sketch counts at most 9223372036854775807 values (the range of bigint); merge fewer sketches.")));
 			break;
 		case SKETCH_ERR_QUANTILE:
 			ereport(ERROR,
@@ -148,6 +160,20 @@ sketch_store(const SketchState *s)
 	size_t		len = sketch_encode(s, encode_buffer);
 	bytea	   *result = palloc(VARHDRSZ + len);
 
+	SET_VARSIZE(result, VARHDRSZ + len);
+	memcpy(VARDATA(result), encode_buffer, len);
+	return result;
+}
+
+/* The canonical varlena of sketch_agg's state (staged or not). */
+static bytea *
+sketch_store_staged(SketchState *s, SketchStage *st)
+{
+	size_t		len;
+	bytea	   *result;
+
+	sketch_raise(sketch_stage_encode(s, st, encode_buffer, &len), 0);
+	result = palloc(VARHDRSZ + len);
 	SET_VARSIZE(result, VARHDRSZ + len);
 	memcpy(VARDATA(result), encode_buffer, len);
 	return result;
@@ -236,17 +262,15 @@ text_double(TextCursor *c)
 	return v;
 }
 
-static sketch_u128
-text_sum(TextCursor *c)
+static void
+text_sum(TextCursor *c, SketchSum *sum)
 {
 	const char *start = c->p;
-	sketch_u128 sum;
 
 	while (*c->p != '"' && *c->p != '\0')
 		c->p++;
-	if (sketch_sum_parse(start, c->p - start, &sum) != SKETCH_OK)
+	if (sketch_sum_parse(start, c->p - start, sum) != SKETCH_OK)
 		text_fail(c, psprintf("The sum is malformed: %s.", sketch_error_message()));
-	return sum;
 }
 
 /* Report a core error on text input as 22P02, keeping its reason. */
@@ -269,12 +293,14 @@ sketch_in(PG_FUNCTION_ARGS)
 	double		max;
 	uint64		count;
 	uint64		zeros;
-	sketch_u128 sum;
+	uint64		version;
+	SketchSum	sum;
 
 	c.input = PG_GETARG_CSTRING(0);
 	c.p = c.input;
 	text_expect(&c, "{\"v\":");
-	if (text_uint64(&c) != SKETCH_FORMAT_VERSION)
+	version = text_uint64(&c);
+	if (version != SKETCH_FORMAT_VERSION && version != SKETCH_FORMAT_V1)
 		text_fail(&c, "Unsupported sketch format version.");
 	text_expect(&c, ",\"alpha\":");
 	alpha = text_double(&c);
@@ -287,9 +313,9 @@ sketch_in(PG_FUNCTION_ARGS)
 	text_expect(&c, ",\"max\":");
 	max = text_double(&c);
 	text_expect(&c, ",\"sum\":\"");
-	sum = text_sum(&c);
+	text_sum(&c, &sum);
 	text_expect(&c, "\",\"bins\":{");
-	text_check(&c, sketch_build_begin(&s, alpha, count, zeros, min, max, sum,
+	text_check(&c, sketch_build_begin(&s, alpha, count, zeros, min, max, &sum,
 									  sketch_current_allocator()));
 	if (*c.p != '}')
 	{
@@ -341,15 +367,12 @@ sketch_out(PG_FUNCTION_ARGS)
 	append_double(&buf, s->min);
 	appendStringInfoString(&buf, ",\"max\":");
 	append_double(&buf, s->max);
-	sketch_sum_format(s->sum, sum);
+	sketch_sum_format(&s->sum, sum);
 	appendStringInfo(&buf, ",\"sum\":\"%s\",\"bins\":{", sum);
-	for (int32 i = s->lo_index; s->count > s->zeros && i <= s->hi_index; i++)
+	for (int32 k = 0; k < s->nbuckets; k++)
 	{
-		uint64		n = s->counts[i - s->base];
-
-		if (n == 0)
-			continue;
-		appendStringInfo(&buf, "%s\"%d\":" UINT64_FORMAT, first ? "" : ",", i, n);
+		appendStringInfo(&buf, "%s\"%d\":" UINT64_FORMAT, first ? "" : ",",
+						 s->indexes[k], s->counts[k]);
 		first = false;
 	}
 	appendStringInfoString(&buf, "}}");
@@ -422,7 +445,21 @@ sketch_agg_new(MemoryContext aggcontext, double alpha)
 	st->allocator.free = sketch_pfree;
 	st->allocator.ctx = aggcontext;
 	sketch_raise(sketch_init(&st->sketch, alpha, &st->allocator), 0);
+	sketch_stage_init(&st->stage);
 	return st;
+}
+
+/*
+ * The complete sketch of a state: staged buckets drained into it.  The
+ * state changes form, not content (the same values, the same encoding), so
+ * transitions may go on afterwards.  The final and serial functions encode
+ * through sketch_store_staged, which leaves a state of one stage as it is.
+ */
+static SketchState *
+sketch_agg_sketch(SketchAggState *st)
+{
+	sketch_raise(sketch_stage_drain(&st->sketch, &st->stage), 0);
+	return &st->sketch;
 }
 
 static MemoryContext
@@ -456,7 +493,7 @@ sketch_agg_add(FunctionCallInfo fcinfo, double alpha)
 					 errmsg("relative accuracy changed within one sketch_agg group"),
 					 errhint("Pass the same relative_accuracy for every row of a group.")));
 	}
-	sketch_raise(sketch_add(&st->sketch, PG_GETARG_FLOAT8(1)), 0);
+	sketch_raise(sketch_stage_add(&st->sketch, &st->stage, PG_GETARG_FLOAT8(1)), 0);
 	PG_RETURN_POINTER(st);
 }
 
@@ -504,7 +541,7 @@ sketch_agg_final(PG_FUNCTION_ARGS)
 	st = (SketchAggState *) PG_GETARG_POINTER(0);
 	if (st->sketch.count == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_BYTEA_P(sketch_store(&st->sketch));
+	PG_RETURN_BYTEA_P(sketch_store_staged(&st->sketch, &st->stage));
 }
 
 PG_FUNCTION_INFO_V1(sketch_agg_combine);
@@ -526,7 +563,8 @@ sketch_agg_combine(PG_FUNCTION_ARGS)
 		dst = sketch_agg_new(aggcontext, src->sketch.alpha);
 	else
 		dst = (SketchAggState *) PG_GETARG_POINTER(0);
-	sketch_raise(sketch_merge_into(&dst->sketch, &src->sketch), 0);
+	sketch_raise(sketch_merge_into(sketch_agg_sketch(dst),
+								   sketch_agg_sketch(src)), 0);
 	PG_RETURN_POINTER(dst);
 }
 
@@ -537,7 +575,7 @@ sketch_agg_serial(PG_FUNCTION_ARGS)
 	SketchAggState *st = (SketchAggState *) PG_GETARG_POINTER(0);
 
 	sketch_agg_context(fcinfo, "sketch_agg_serial");
-	PG_RETURN_BYTEA_P(sketch_store(&st->sketch));
+	PG_RETURN_BYTEA_P(sketch_store_staged(&st->sketch, &st->stage));
 }
 
 PG_FUNCTION_INFO_V1(sketch_agg_deserial);
@@ -554,6 +592,7 @@ sketch_agg_deserial(PG_FUNCTION_ARGS)
 	sketch_raise(sketch_decode((const uint8_t *) VARDATA_ANY(v),
 							   VARSIZE_ANY_EXHDR(v), &st->sketch, &st->allocator),
 				 ERRCODE_DATA_CORRUPTED);
+	sketch_stage_init(&st->stage);
 	PG_RETURN_POINTER(st);
 }
 
@@ -580,9 +619,12 @@ sketch_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(sketch_store(a));
 }
 
-PG_FUNCTION_INFO_V1(sketch_quantile);
-Datum
-sketch_quantile(PG_FUNCTION_ARGS)
+/* A rule for one quantile of a state: disc (rank) or cont (interpolated). */
+typedef SketchError (*SketchQuantileRule) (const SketchState *s, double q,
+										   double *result);
+
+static Datum
+sketch_quantile_common(FunctionCallInfo fcinfo, SketchQuantileRule rule)
 {
 	SketchState *s = sketch_load(PG_GETARG_DATUM(0));
 	double		q = PG_GETARG_FLOAT8(1);
@@ -592,14 +634,13 @@ sketch_quantile(PG_FUNCTION_ARGS)
 		sketch_raise(SKETCH_ERR_QUANTILE, 0);
 	if (s->count == 0)
 		PG_RETURN_NULL();
-	sketch_raise(sketch_quantile_value(s, q, &result), 0);
+	sketch_raise(rule(s, q, &result), 0);
 	PG_RETURN_FLOAT8(result);
 }
 
 /* One result per element of the array; NULL elements give NULL. */
-PG_FUNCTION_INFO_V1(sketch_quantiles);
-Datum
-sketch_quantiles(PG_FUNCTION_ARGS)
+static Datum
+sketch_quantiles_common(FunctionCallInfo fcinfo, SketchQuantileRule rule)
 {
 	SketchState *s = sketch_load(PG_GETARG_DATUM(0));
 	ArrayType  *qs = PG_GETARG_ARRAYTYPE_P(1);
@@ -625,7 +666,7 @@ sketch_quantiles(PG_FUNCTION_ARGS)
 			nulls[i] = true;
 		else
 		{
-			sketch_raise(sketch_quantile_value(s, q, &result), 0);
+			sketch_raise(rule(s, q, &result), 0);
 			elems[i] = Float8GetDatum(result);
 		}
 	}
@@ -635,6 +676,36 @@ sketch_quantiles(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, nulls, 1, dims, lbs,
 											 FLOAT8OID, sizeof(float8),
 											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* The rank rule of percentile_disc. */
+PG_FUNCTION_INFO_V1(sketch_quantile);
+Datum
+sketch_quantile(PG_FUNCTION_ARGS)
+{
+	return sketch_quantile_common(fcinfo, sketch_quantile_value);
+}
+
+PG_FUNCTION_INFO_V1(sketch_quantiles);
+Datum
+sketch_quantiles(PG_FUNCTION_ARGS)
+{
+	return sketch_quantiles_common(fcinfo, sketch_quantile_value);
+}
+
+/* The interpolation of percentile_cont. */
+PG_FUNCTION_INFO_V1(sketch_percentile_cont);
+Datum
+sketch_percentile_cont(PG_FUNCTION_ARGS)
+{
+	return sketch_quantile_common(fcinfo, sketch_percentile_cont_value);
+}
+
+PG_FUNCTION_INFO_V1(sketch_percentiles_cont);
+Datum
+sketch_percentiles_cont(PG_FUNCTION_ARGS)
+{
+	return sketch_quantiles_common(fcinfo, sketch_percentile_cont_value);
 }
 
 PG_FUNCTION_INFO_V1(sketch_count);

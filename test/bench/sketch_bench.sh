@@ -9,24 +9,65 @@
 # plus the stored size of sketches.  Goal: sketch_agg <= 0.5 x tdigest.
 # Also prints the floor every grouped aggregate pays (count(v): scan and hash
 # grouping) and net ratios without it, and the same over one group.
+# With BEFORE=<git ref>, that commit is built and installed privately too,
+# a second server runs it on the same data, and sketch_agg is timed on both
+# in alternating rounds (before/after medians and their ratio; the limit of
+# issue 15: at most 1.10 at alpha = 1%).
 # Not a pass/fail test.  Run it under the install lock:
 #   flock /tmp/metrics_rollup-install.lock bash test/bench/sketch_bench.sh
+#   BEFORE=8768ae0 RUNS=7 bash test/bench/sketch_bench.sh
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
 RUNS="${RUNS:-5}"
 ROWS_PER_GROUP="${ROWS_PER_GROUP:-208}"	# 1000 x 24 x 208 = 4.99M rows
 
+BEFORE="${BEFORE:-}"
+settings=("jit = off" "max_parallel_workers_per_gather = 0" "work_mem = '256MB'"
+	"shared_buffers = '512MB'" "metrics_rollup.enabled = off")
+
 mr_install_packages
 mr_build_install
+after_bindir="$MR_BINDIR"
+after_inst="$MR_INST"
 dir="$(mktemp -d /tmp/sketch_bench.XXXXXX)"
 chown "$MR_TEST_USER" "$dir" 2>/dev/null || true
 port="$(mr_free_port)"
-mr_cluster_start "$dir" "$port" "jit = off" "max_parallel_workers_per_gather = 0" \
-	"work_mem = '256MB'" "shared_buffers = '512MB'" "metrics_rollup.enabled = off"
-trap 'mr_cluster_ctl "$dir" stop -m fast; rm -rf "$dir"' EXIT
+mr_cluster_start "$dir" "$port" "${settings[@]}"
+bdir=""
+cleanup() {
+	mr_cluster_ctl "$dir" stop -m fast || true
+	rm -rf "$dir"
+	if [ -n "$bdir" ]; then
+		[ ! -f "$bdir/data/postmaster.pid" ] ||
+			MR_BINDIR="$before_bindir" mr_cluster_ctl "$bdir" stop -m fast || true
+		rm -rf "$bdir"
+		[ -z "${before_inst:-}" ] || MR_INST="$before_inst" mr_remove_install
+	fi
+	MR_INST="$after_inst" mr_remove_install
+}
+trap cleanup EXIT
 
-mr_psql "$dir" "$port" <<SQL
+if [ -n "$BEFORE" ]; then
+	# the BEFORE commit's tree, built by its own Makefile into a second
+	# private install, and a second server on it
+	bdir="$(mktemp -d /tmp/sketch_bench_before.XXXXXX)"
+	mkdir "$bdir/tree"
+	git -C "$MR_REPO" archive "$BEFORE" | tar -x -C "$bdir/tree"
+	chown -R "$MR_TEST_USER" "$bdir" 2>/dev/null || true
+	MR_REPO="$bdir/tree" mr_build_install
+	before_bindir="$MR_BINDIR"
+	before_inst="$MR_INST"
+	MR_BINDIR="$after_bindir"
+	MR_INST="$after_inst"
+	# the servers listen on sockets in their own directories (no TCP):
+	# any port number that differs keeps their lock files apart
+	bport=$((port + 1))
+	MR_BINDIR="$before_bindir" mr_cluster_start "$bdir" "$bport" "${settings[@]}"
+fi
+
+load_data() {
+	mr_psql "$1" "$2" <<SQL
 CREATE EXTENSION metrics_rollup;
 CREATE EXTENSION tdigest;
 SELECT setseed(0.5);
@@ -36,15 +77,23 @@ SELECT e AS entity, h AS hour,
   FROM generate_series(1, 1000) e, generate_series(0, 23) h, generate_series(1, $ROWS_PER_GROUP) r;
 VACUUM ANALYZE lat;
 SQL
+}
+load_data "$dir" "$port"
+[ -z "$BEFORE" ] || MR_BINDIR="$before_bindir" load_data "$bdir" "$bport"
 
 # Each query counts the aggregate's output: an output nobody reads would be
 # dropped by the planner and never computed.
-# median of the "Time: N ms" of RUNS runs of a query (one warm-up first)
+# "Time: N ms" of N runs of a query on the server in DIR PORT, one warm-up
+# first, one per line
+query_times() {
+	local d="$1" p="$2" sql="$3" n="$4"
+	{ echo '\timing on'; for _ in $(seq 0 "$n"); do echo "$sql;"; done; } |
+		mr_psql "$d" "$p" -t | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n "$n"
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# median of RUNS runs of a query
 time_query() {
-	local sql="$1" times
-	times=$( { echo '\timing on'; for _ in $(seq 0 "$RUNS"); do echo "$sql;"; done; } |
-		mr_psql "$dir" "$port" -t | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n "$RUNS" | sort -g)
-	echo "$times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+	query_times "$dir" "$port" "$1" "$RUNS" | median
 }
 
 rows=$(mr_psql "$dir" "$port" -At -c "SELECT count(*) FROM lat")
@@ -84,3 +133,23 @@ SELECT 'one sketch spanning 1 ms..60 s evenly (100k values):',
        pg_column_size(metrics_rollup.sketch_agg(exp(ln(0.001) + (i / 100000.0) * ln(60000))))
   FROM generate_series(0, 100000) i;
 SQL
+
+if [ -n "$BEFORE" ]; then
+	# RUNS alternating rounds of 3 runs each, on the same data; median of all
+	q="SELECT count(a) FROM (SELECT entity, hour, metrics_rollup.sketch_agg(v) a FROM lat GROUP BY 1, 2) s"
+	q1="SELECT metrics_rollup.sketch_agg(v) IS NULL FROM lat"
+	: >"$dir/after.t"; : >"$dir/before.t"; : >"$dir/after1.t"; : >"$dir/before1.t"
+	for _ in $(seq "$RUNS"); do
+		query_times "$dir" "$port" "$q" 3 >>"$dir/after.t"
+		MR_BINDIR="$before_bindir" query_times "$bdir" "$bport" "$q" 3 >>"$dir/before.t"
+		query_times "$dir" "$port" "$q1" 3 >>"$dir/after1.t"
+		MR_BINDIR="$before_bindir" query_times "$bdir" "$bport" "$q1" 3 >>"$dir/before1.t"
+	done
+	b=$(median <"$dir/before.t"); a=$(median <"$dir/after.t")
+	b1=$(median <"$dir/before1.t"); a1=$(median <"$dir/after1.t")
+	awk -v b="$b" -v a="$a" -v b1="$b1" -v a1="$a1" -v ref="$BEFORE" -v n="$((RUNS * 3))" 'BEGIN {
+		printf "sketch_agg, this tree vs BEFORE=%s (%d runs each, alternating rounds, medians):\n", ref, n
+		printf "  24k groups: baseline before %9.1f ms  after %9.1f ms  ratio %.2f (limit 1.10)\n", b, a, a / b
+		printf "  one group:  baseline before %9.1f ms  after %9.1f ms  ratio %.2f (limit 1.10)\n", b1, a1, a1 / b1
+	}'
+fi

@@ -107,15 +107,15 @@ is($node->safe_psql('postgres', $pct . q{
 	   AND (abs(h.p50_response_time - c[1]) > 1e-9 * c[1] OR abs(h.p95_response_time - c[2]) > 1e-9 * c[2]
 	        OR abs(h.p99_response_time - c[3]) > 1e-9 * c[3])}),
 	'0', 'complete hours: percentiles equal percentile_cont of the shadow rows');
-# merged hours: from the sketch, within its relative accuracy (1%) of the
-# value at rank ceil(q * n), which is percentile_disc
+# merged hours: from the sketch by percentile_cont's rule, within its
+# relative accuracy (1%) of the exact percentile_cont
 is($node->safe_psql('postgres', $pct . q{
 	 WHERE NOT h.percentiles_exact
 	   AND (h.p50_response_time IS NULL
-	        OR abs(h.p50_response_time - d[1]) > 0.01 * d[1]
-	        OR abs(h.p95_response_time - d[2]) > 0.01 * d[2]
-	        OR abs(h.p99_response_time - d[3]) > 0.01 * d[3])}),
-	'0', 'merged hours: percentiles within 1% of percentile_disc of the shadow rows');
+	        OR abs(h.p50_response_time - c[1]) > 0.01 * c[1] * (1 + 1e-9)
+	        OR abs(h.p95_response_time - c[2]) > 0.01 * c[2] * (1 + 1e-9)
+	        OR abs(h.p99_response_time - c[3]) > 0.01 * c[3] * (1 + 1e-9))}),
+	'0', 'merged hours: percentiles within 1% of percentile_cont of the shadow rows');
 
 # --- one runner at a time: a second caller waits ----------------------------
 $node->safe_psql('postgres', q{

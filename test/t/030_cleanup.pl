@@ -111,14 +111,14 @@ is(mr_hourly_mismatches($node, 'shadow'),
 is($node->safe_psql('postgres', q{
 	SELECT count(*)
 	  FROM (SELECT entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour_start,
-	               percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS d
+	               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS d
 	          FROM shadow GROUP BY 1, 2) s
 	  JOIN metrics_rollup.hourly_metrics h USING (entity_id, hour_start)
 	 WHERE NOT h.percentiles_exact
 	   AND (abs(h.p50_response_time - s.d[1]) > 0.01 * s.d[1] + 1e-12
 	     OR abs(h.p95_response_time - s.d[2]) > 0.01 * s.d[2] + 1e-12
 	     OR abs(h.p99_response_time - s.d[3]) > 0.01 * s.d[3] + 1e-12)}),
-	'0', 'merged hours: percentiles within 1% of percentile_disc');
+	'0', 'merged hours: percentiles within 1% of percentile_cont');
 
 $node->stop;
 done_testing();

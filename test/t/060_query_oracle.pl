@@ -5,7 +5,7 @@
 # retention (those hours are then known from their rollups only), with late
 # rows in those hours (dirty hours holding an archived part and raw rows),
 # and after the next rollup.  Counts, successes, min, max, avg and the last
-# event are exact; percentiles within alpha (0.01) of percentile_disc.
+# event are exact; percentiles within alpha (0.01) of percentile_cont.
 # run_rollup() also builds the daily level (daily_metrics) of every ended
 # day, so whole days of the ranges come from daily rows: checked with days
 # built, with days uncovered by late rows (dirty hours inside a built day),
@@ -53,7 +53,7 @@ $node->safe_psql('postgres', q{
 	    SELECT entity_id, count(*) AS n, count(*) FILTER (WHERE success) AS ok,
 	           min(response_time) AS mn, max(response_time) AS mx,
 	           (sum(round(response_time::numeric, 9)) / count(*))::float8 AS avg,
-	           percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS p,
+	           percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS p,
 	           max(recorded_at) AS last_at
 	      FROM shadow
 	     WHERE recorded_at >= coalesce(lo, '-infinity') AND recorded_at < coalesce(hi, 'infinity')
@@ -86,7 +86,7 @@ $node->safe_psql('postgres', q{
 	    SELECT date_trunc('day', recorded_at, 'UTC') AS d, count(*) AS n,
 	           count(*) FILTER (WHERE NOT success) AS failures,
 	           (sum(round(response_time::numeric, 9)) / count(*))::float8 AS avg,
-	           percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS p
+	           percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS p
 	      FROM shadow, t0 WHERE recorded_at >= t0 AND recorded_at < t0 + interval '22 days' GROUP BY 1),
 	  t AS (SELECT ts.* FROM t0, metrics_rollup.timeseries('tool', NULL, t0, t0 + interval '22 days', '1 day') ts),
 	  h AS (SELECT date_trunc('day', ts.bucket_start, 'UTC') AS d, sum(ts.total_count) AS n,
