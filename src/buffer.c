@@ -31,7 +31,7 @@
  *	  records below head visible to it), reads the records without the lock
  *	  (nobody writes in [tail, head)), and takes it exclusively to move tail
  *	  after its transaction committed.  Only the worker moves tail.
- *	- Producers pick partition MyBackendId % BUFFER_PARTITIONS first and
+ *	- Producers pick partition (process number) % BUFFER_PARTITIONS first and
  *	  try the others only when theirs is full, so producers on different
  *	  partitions never contend.
  *	- mutex (spinlock) guards worker_pid, worker_latch and
@@ -61,7 +61,6 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
-#include "storage/backendid.h"
 #include "port/pg_bswap.h"
 #include "storage/condition_variable.h"
 #include "storage/lwlock.h"
@@ -72,6 +71,7 @@
 
 #include "buffer.h"
 #include "guc.h"
+#include "pg_compat.h"
 
 #define BUFFER_TRANCHE "metrics_rollup ingest buffer"
 #define BUFFER_WRAP ((uint32) 0xFFFFFFFF)
@@ -328,7 +328,7 @@ partition_append(int i, const BufferEvent *events, int n)
 bool
 buffer_append(const BufferEvent *events, int n)
 {
-	int			first = MyBackendId % BUFFER_PARTITIONS;
+	int			first = MR_MY_PROC_NUMBER % BUFFER_PARTITIONS;
 
 	if (first < 0)
 		first = 0;
