@@ -6,11 +6,15 @@
 # a throwaway server with the extension preloaded; then `make lint` and the
 # sketch decoder fuzz run (test/fuzz/run.sh), one count each (full runs
 # only).  Works as root (servers run as "postgres") or as a user with sudo.
-# Ends with the line
-# "N passed, N failed" and exits non-zero when anything failed.
+# Then the PostgreSQL 17 pass (test/pg17.sh: the same suite, its lines
+# prefixed "pg17: ", in a Debian 13 root), or the line "PG 17 pass skipped:
+# <reason>".  Ends with the line "N passed, N failed" (both passes) and
+# exits non-zero when anything failed.
 #
 #   test/run_tests.sh                        everything
 #   test/run_tests.sh sketch t/030_cleanup.pl   only these (developers)
+#   MR_PG17=0 test/run_tests.sh              without the PG 17 pass
+#   MR_PG17=1 test/run_tests.sh sketch       these, on PG 17 as well
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -84,7 +88,8 @@ if [ $# -eq 0 ]; then
 fi
 
 # --- static analysis: one count (make lint: cppcheck + clang-tidy) ----------
-if [ $# -eq 0 ]; then
+# Lint and fuzz read only our sources: the PG 17 pass leaves them to this one.
+if [ $# -eq 0 ] && [ "${MR_LINT_FUZZ:-1}" != 0 ]; then
 	mr_install_packages cppcheck clang-tidy
 	mr_log "lint: cppcheck + clang-tidy over src/*.c"
 	if make -s -C "$work" lint >lint.log 2>&1; then
@@ -98,7 +103,7 @@ if [ $# -eq 0 ]; then
 fi
 
 # --- fuzzing: one count (>= 100000 inputs, 0 crashes; see test/fuzz/) ----
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] && [ "${MR_LINT_FUZZ:-1}" != 0 ]; then
 	mr_log "fuzz: sketch decoders"
 	if bash test/fuzz/run.sh >fuzz.log 2>&1; then
 		passed=$((passed + 1))
@@ -107,6 +112,26 @@ if [ $# -eq 0 ]; then
 		failed=$((failed + 1))
 		echo "not ok - fuzz"
 		tail -n 30 fuzz.log
+	fi
+fi
+
+# --- PostgreSQL 17: the same suite in a Debian 13 root (test/pg17.sh) -------
+if [ "${MR_PG17:-}" = 0 ] && [ "${MR_PG_VERSION:-15}" != 15 ]; then
+	:	# this is the PG 17 pass itself
+elif [ $# -gt 0 ] && [ "${MR_PG17:-}" != 1 ]; then
+	echo "PG 17 pass skipped: only named tests (MR_PG17=1 runs them on 17 too)"
+else
+	mr_log "PostgreSQL 17 pass (test/pg17.sh; MR_PG17=0 skips it)"
+	bash "$MR_REPO/test/pg17.sh" "$@" 2>&1 | tee pg17.log
+	counts=$(grep -E '^pg17: [0-9]+ passed, [0-9]+ failed$' pg17.log | tail -n 1)
+	if [ -n "$counts" ]; then
+		set -- $counts
+		passed=$((passed + $2))
+		failed=$((failed + $4))
+	elif ! grep -q '^PG 17 pass skipped: ' pg17.log; then
+		failed=$((failed + 1))
+		echo "not ok - pg17: the PG 17 pass died"
+		tail -n 30 pg17.log
 	fi
 fi
 
