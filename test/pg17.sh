@@ -100,11 +100,18 @@ build_root() {
 		{ echo "this debootstrap does not know $suite"; return 1; }
 	mirror="$(mirror_url)"
 	[ -n "$mirror" ] || { echo "no Debian mirror in /etc/apt/sources (set MR_DEBIAN_MIRROR)"; return 1; }
+	# no network (or no such suite): say so in seconds, not after wget's
+	# default 20 tries of 15 minutes
+	case "$mirror" in
+	http*) wget -q -T 15 -t 1 -O /dev/null "$mirror/dists/$suite/Release" ||
+			{ echo "$mirror/dists/$suite is not reachable"; return 1; } ;;
+	esac
 	log "making a Debian $suite root in $root from $mirror"
 	# --one-file-system: never into a mount (the host's /dev/shm)
 	unmount_stale
 	rm -rf --one-file-system "$new" "$root"
-	if ! debootstrap --variant=minbase "$suite" "$new" "$mirror" >"$cache/debootstrap.log" 2>&1; then
+	printf 'timeout = 60\ntries = 3\n' >"$cache/wgetrc"
+	if ! WGETRC="$cache/wgetrc" debootstrap --variant=minbase "$suite" "$new" "$mirror" >"$cache/debootstrap.log" 2>&1; then
 		rm -rf --one-file-system "$new"
 		echo "debootstrap $suite from $mirror failed (see $cache/debootstrap.log)"
 		return 1
@@ -177,11 +184,11 @@ run_inner() {
 		bash "$run/src/test/run_tests.sh" "$@"
 }
 
-# Unmount whatever a killed run left mounted in the root.  Call only under
-# the exclusive lock (no run is using the root).
+# Unmount whatever a killed run left mounted in the root (or in a root
+# being built).  Call only under the exclusive lock (no run uses the root).
 unmount_stale() {
 	local m
-	for m in $(awk -v r="$root" 'index($2, r "/") == 1 { print $2 }' /proc/mounts | sort -r); do
+	for m in $(awk -v r="$root" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done
 }
