@@ -7,6 +7,8 @@ EXTENSION = metrics_rollup
 MODULE_big = metrics_rollup
 OBJS = \
 	src/metrics_rollup.o \
+	src/shmem.o \
+	src/catalog.o \
 	src/guc.o \
 	src/sketch_core.o \
 	src/sketch.o \
@@ -15,7 +17,7 @@ OBJS = \
 	src/ingest.o \
 	src/rollup.o \
 	src/rollup_agg.o \
-	src/job.o \
+	src/job_xact.o \
 	src/cleanup.o \
 	src/cleanup_archive.o \
 	src/live.o \
@@ -23,7 +25,7 @@ OBJS = \
 	src/jobstate.o \
 	src/history.o \
 	src/flush.o \
-	src/query.o \
+	src/query_sketch_merge.o \
 	src/daily.o
 
 DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.0--1.1.sql \
@@ -48,6 +50,10 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 EXTRA_CLEAN = tmp_regress
+
+# TAP tests share test/perl/MetricsRollupTest.pm (node setup, worker, locks,
+# the shadow-table oracle).
+PG_PROVE_FLAGS += -I $(srcdir)/test/perl
 
 # Every object depends on every header of ours: PGXS tracks header
 # dependencies only on servers configured with --enable-depend (Debian's is

@@ -2,7 +2,7 @@
 -- retention_days 7, delete_raw_after_rollup on, delete_raw_after_rollup_hours 1,
 -- late_data_hours 1, rollup_retention_days 365.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 RESET client_min_messages;
 SET TimeZone = 'UTC';
 -- the cutoffs are computed from the clock: stay clear of an hour boundary

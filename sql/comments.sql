@@ -3,7 +3,7 @@
 -- a COMMENT.  Members are found through pg_depend (deptype 'e'), so an object
 -- added later without a comment shows up here.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 RESET client_min_messages;
 
 CREATE TEMP VIEW ext_members AS

@@ -1,7 +1,7 @@
 -- The extension installs, its settings are all visible through the config
 -- view, and bad values are rejected with the range in the message.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 RESET client_min_messages;
 SELECT count(*) AS settings FROM metrics_rollup.config;
 SELECT name, value, default_value, unit, min_val, max_val, allowed_values, requires_restart

@@ -7,7 +7,7 @@
 -- The session runs in PST8PDT (pg_regress) and the data spans the US DST
 -- change of 2026-03-08: days are UTC days of 24 hours regardless.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 RESET client_min_messages;
 SET extra_float_digits = 0;
 SELECT '2026-03-06 00:00+00'::timestamptz AS t0 \gset

@@ -1,6 +1,6 @@
 -- Ingest: record(), record_batch(), flush() and the stats view, served by
 -- the background worker of this database (test/regress.conf).
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 \set VERBOSITY default
 SELECT events_buffered AS buffered_at_start FROM metrics_rollup.stats \gset
 

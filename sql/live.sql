@@ -1,7 +1,7 @@
 -- Live statistics: the live_stats view against an exact oracle over the
 -- same events, classify() on crafted ties, argument errors, live_info().
 -- (Expiry, eviction, the slow-call log and dropped events: test/t/040_live.pl.)
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 \set VERBOSITY default
 
 -- ---------------------------------------------------------------- oracle

@@ -3,7 +3,7 @@
 -- event (exact counts, sums, min, max; percentiles within alpha = 0.01 of
 -- percentile_disc) before and after rollup and cleanup.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 RESET client_min_messages;
 SET TimeZone = 'UTC';
 SET extra_float_digits = 0;

@@ -1,7 +1,7 @@
 -- Reliability: the objects of the job history and the dead-letter table,
 -- the job columns of the stats view, and a poison event isolated by the
 -- flush job (the worker serves this database).
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 SET search_path = metrics_rollup, public;
 
 -- every object of the section is documented

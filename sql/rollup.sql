@@ -1,6 +1,6 @@
 -- Hourly rollup: exact values, half-open UTC hours, idempotence, an oracle
 -- over random data, backfill, deleted raw rows and late data.
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 SET search_path = metrics_rollup, public;
 SET extra_float_digits = 0;
 

@@ -2,7 +2,7 @@
 -- grants, a writer, a reader and an admin can and cannot do, SECURITY
 -- DEFINER only where it must be, and corrupt sketches on every input path
 -- (text, binary recv through COPY, bytea, stored values): each an ERROR.
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 SET search_path = public;
 
 -- Only trigger functions may be SECURITY DEFINER, each with a pinned search_path.

@@ -1,7 +1,7 @@
 -- Percentile sketch: accuracy against percentile_disc, exact count/min/max/sum,
 -- order-independent byte-identical merges, parallel aggregation, text and
 -- binary round trips, and rejection of bad values and malformed input.
-CREATE EXTENSION IF NOT EXISTS metrics_rollup;
+SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 SET search_path = metrics_rollup, public;
 
 -- the text form, on a tiny example

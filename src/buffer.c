@@ -594,7 +594,7 @@ put_field(char *p, const char *bytes, int len)
 	return p;
 }
 
-/* Encode one record as a binary COPY tuple in raw_metrics column order. */
+/* Encode one record as a binary COPY tuple of CATALOG_RAW_COLUMNS (catalog.h). */
 static int
 drain_encode(const BufferRecord *rec, char *out)
 {

@@ -13,7 +13,7 @@
 #include "datatype/timestamp.h"
 #include "storage/latch.h"
 
-#include "metrics_rollup.h"
+#include "shmem.h"
 
 /* Number of independent rings; a backend uses MyBackendId % this first. */
 #define BUFFER_PARTITIONS 8

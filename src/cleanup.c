@@ -49,6 +49,7 @@
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "catalog.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -62,7 +63,7 @@
 #include "cleanup.h"
 #include "cleanup_archive.h"
 #include "guc.h"
-#include "job.h"
+#include "job_xact.h"
 
 /* The hour-aligned cutoffs of one run: rows before them go. */
 typedef struct CleanupCutoffs
@@ -185,13 +186,6 @@ cleanup_cutoffs(TimestampTz now, CleanupCutoffs *c)
 		TIMESTAMP_NOBEGIN(c->raw_rolled_up);
 }
 
-static void
-cleanup_spi_check(int rc, int expected, const char *what)
-{
-	if (rc != expected)
-		elog(ERROR, "SPI failed while %s: %s", what, SPI_result_code_string(rc));
-}
-
 /*
  * List up to CLEANUP_GROUPS_PER_PASS groups with expired raw rows into plan,
  * allocated in cxt (which outlives the transaction in the worker).
@@ -223,7 +217,7 @@ cleanup_raw_list(const CleanupCutoffs *c, RawPlan *plan, MemoryContext cxt)
 	rc = SPI_execute_with_args(cleanup_raw_groups_sql, 3, argtypes, args,
 							   NULL, true, 0);
 	AtEOXact_GUC(true, nestlevel);
-	cleanup_spi_check(rc, SPI_OK_SELECT, "listing expired raw rows");
+	catalog_spi_check(rc, SPI_OK_SELECT, "listing expired raw rows");
 
 	old = MemoryContextSwitchTo(cxt);
 	plan->ngroups = (int) SPI_processed;
@@ -261,7 +255,7 @@ cleanup_raw_slice(const RawGroup *g, bool all)
 	args[3] = g->entity_id;
 	args[4] = BoolGetDatum(all);
 	args[5] = Int32GetDatum(mr_cleanup_batch_size);
-	cleanup_spi_check(SPI_execute_with_args(cleanup_raw_slice_sql, 6, argtypes,
+	catalog_spi_check(SPI_execute_with_args(cleanup_raw_slice_sql, 6, argtypes,
 											args, NULL, false, 0),
 					  SPI_OK_DELETE, "deleting expired raw rows");
 	return (int64) SPI_processed;
@@ -280,7 +274,7 @@ cleanup_raw_delete(TimestampTz hour, bool all, Datum *kinds, Datum *ids, int n)
 	args[2] = PointerGetDatum(construct_array(kinds, n, TEXTOID, -1, false, TYPALIGN_INT));
 	args[3] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
 	args[4] = BoolGetDatum(all);
-	cleanup_spi_check(SPI_execute_with_args(cleanup_raw_batch_sql, 5, argtypes,
+	catalog_spi_check(SPI_execute_with_args(cleanup_raw_batch_sql, 5, argtypes,
 											args, NULL, false, 0),
 					  SPI_OK_DELETE, "deleting expired raw rows");
 	return (int64) SPI_processed;
@@ -365,7 +359,7 @@ cleanup_hourly_batch(const CleanupCutoffs *c)
 
 	args[0] = TimestampTzGetDatum(c->hourly_retention);
 	args[1] = Int32GetDatum(mr_cleanup_batch_size);
-	cleanup_spi_check(SPI_execute_with_args(cleanup_hourly_batch_sql, 2, argtypes,
+	catalog_spi_check(SPI_execute_with_args(cleanup_hourly_batch_sql, 2, argtypes,
 											args, NULL, false, 0),
 					  SPI_OK_DELETE, "deleting expired hourly rows");
 	return (int64) SPI_processed;
@@ -508,7 +502,7 @@ cleanup_worker_ready(void)
 	bool		ready;
 
 	job_xact_begin("metrics_rollup: cleanup starting");
-	ready = job_extension_ready();
+	ready = catalog_extension_ready();
 	job_xact_commit();
 	return ready;
 }

@@ -40,6 +40,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "catalog.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -48,7 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "cleanup_archive.h"
-#include "job.h"
+#include "job_xact.h"
 
 /*
  * pg_trigger_depth() of the triggers fired by the fast archive statement
@@ -141,7 +142,7 @@ cleanup_archive_suppressed_sql(PG_FUNCTION_ARGS)
 bool
 cleanup_archive_available(void)
 {
-	return job_schema_1_1();
+	return catalog_schema_1_1();
 }
 
 /* Run the fast statement with the trigger's aggregation suppressed. */

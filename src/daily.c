@@ -25,7 +25,7 @@
  * does not block the flush (raw_metrics and rollup_dirty only).
  *
  * Versions: a 1.0 installation running this library has no daily tables;
- * daily_build() then does nothing (job_schema_1_1(), checked at every call:
+ * daily_build() then does nothing (catalog_schema_1_1(), checked at every call:
  * two catalog lookups).
  *
  * Must never: touch raw_metrics; write hourly_metrics; build SQL from
@@ -37,12 +37,13 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "catalog.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "daily.h"
-#include "job.h"
+#include "job_xact.h"
 
 /* The ready (kind, day)s, oldest first; $1 how many at most (NULL: all). */
 static const char *const daily_ready_sql =
@@ -108,13 +109,6 @@ static const char *const daily_unmark_sql =
 static const char *const daily_dequeue_sql =
 "DELETE FROM metrics_rollup.daily_queue WHERE kind = $1 AND day_start = $2";
 
-static void
-daily_spi_check(int rc, int expected, const char *what)
-{
-	if (rc != expected)
-		elog(ERROR, "SPI failed while %s: %s", what, SPI_result_code_string(rc));
-}
-
 /* Run one of the (kind, day) statements; returns SPI_processed. */
 static uint64
 daily_exec(const char *sql, Datum kind, Datum day, int expected, const char *what)
@@ -122,7 +116,7 @@ daily_exec(const char *sql, Datum kind, Datum day, int expected, const char *wha
 	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
 	Datum		args[2] = {kind, day};
 
-	daily_spi_check(SPI_execute_with_args(sql, 2, types, args, NULL, false, 0),
+	catalog_spi_check(SPI_execute_with_args(sql, 2, types, args, NULL, false, 0),
 					expected, what);
 	return SPI_processed;
 }
@@ -156,7 +150,7 @@ daily_build_day(Datum kind, Datum day, DailyTotals *totals)
 		args[2] = Int32GetDatum((int32) entities);
 		args[3] = Int32GetDatum((int32) Min(hours, PG_INT32_MAX));
 		args[4] = IntervalPGetDatum(duration);
-		daily_spi_check(SPI_execute_with_args(daily_mark_sql, 5, types, args,
+		catalog_spi_check(SPI_execute_with_args(daily_mark_sql, 5, types, args,
 											  NULL, false, 0),
 						SPI_OK_INSERT, "marking a day built");
 		pfree(duration);
@@ -179,7 +173,7 @@ daily_ready(int max_days)
 	Datum		args[1] = {Int64GetDatum((int64) max_days)};
 	char		nulls[1] = {max_days > 0 ? ' ' : 'n'};
 
-	daily_spi_check(SPI_execute_with_args(daily_ready_sql, 1, types, args, nulls,
+	catalog_spi_check(SPI_execute_with_args(daily_ready_sql, 1, types, args, nulls,
 										  false, 0),
 					SPI_OK_SELECT, "listing ready days");
 	return SPI_processed;
@@ -191,7 +185,7 @@ daily_build(int max_days, DailyTotals *totals)
 	SPITupleTable *ready;
 	uint64		count;
 
-	if (!job_schema_1_1())
+	if (!catalog_schema_1_1())
 		return 0;
 	/* the common case, nothing ready, takes no lock */
 	if (daily_ready(1) == 0)
@@ -201,7 +195,7 @@ daily_build(int max_days, DailyTotals *totals)
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	daily_spi_check(SPI_execute(daily_lock_sql, false, 0), SPI_OK_UTILITY,
+	catalog_spi_check(SPI_execute(daily_lock_sql, false, 0), SPI_OK_UTILITY,
 					"locking hourly_metrics");
 	/* a new snapshot, taken after every writer of hourly rows committed */
 	count = daily_ready(max_days);

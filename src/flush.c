@@ -37,6 +37,7 @@
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
 #include "executor/spi.h"
+#include "catalog.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
@@ -67,8 +68,7 @@ static int64 flush_rows = 0;
 
 static const char *const flush_dead_letter_sql =
 "INSERT INTO metrics_rollup.rejected_events"
-" (kind, entity_id, entity_name, recorded_at, response_time, success, error_message,"
-"  reject_sqlstate, reject_message)"
+" (" CATALOG_RAW_COLUMNS ", reject_sqlstate, reject_message)"
 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 bool
@@ -79,30 +79,6 @@ flush_is_data_error(int sqlerrcode)
 	return category == ERRCODE_DATA_EXCEPTION ||
 		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
 		sqlerrcode == ERRCODE_RAISE_EXCEPTION;
-}
-
-/* raw_metrics' OID, or InvalidOid when the extension was dropped. */
-static Oid
-flush_raw_table(void)
-{
-	Oid			nsp = get_namespace_oid("metrics_rollup", true);
-
-	if (!OidIsValid(nsp))
-		return InvalidOid;
-	return get_relname_relid("raw_metrics", nsp);
-}
-
-/* The columns we send, by name: added columns take their defaults. */
-static List *
-flush_raw_columns(void)
-{
-	static const char *const names[] = {"kind", "entity_id", "entity_name",
-		"recorded_at", "response_time", "success", "error_message"};
-	List	   *cols = NIL;
-
-	for (int i = 0; i < (int) lengthof(names); i++)
-		cols = lappend(cols, makeString(pstrdup(names[i])));
-	return cols;
 }
 
 /*
@@ -127,7 +103,7 @@ flush_copy_into(Oid relid)
 										 NULL, false, false);
 	options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
 	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, buffer_drain_read,
-						   flush_raw_columns(), options);
+						   catalog_raw_column_names(), options);
 	(void) CopyFrom(cstate);
 	EndCopyFrom(cstate);
 
@@ -177,21 +153,12 @@ flush_try_range(Oid relid, uint64 first, uint64 count)
 	return edata;
 }
 
-/* A nullable text parameter from (bytes, len). */
-static Datum
-flush_text(const char *bytes, int len, char *null)
-{
-	*null = bytes ? ' ' : 'n';
-	return bytes ? PointerGetDatum(cstring_to_text_with_len(bytes, len)) : (Datum) 0;
-}
-
 /* Write event number index of the batch to rejected_events. */
 static void
 flush_dead_letter(uint64 index, const ErrorData *edata)
 {
-	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-	FLOAT8OID, BOOLOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[9];
+	Oid			types[CATALOG_RAW_NCOLUMNS + 2];
+	Datum		values[CATALOG_RAW_NCOLUMNS + 2];
 	char		nulls[10] = "         ";
 	BufferEvent ev;
 	int			rc;
@@ -199,23 +166,18 @@ flush_dead_letter(uint64 index, const ErrorData *edata)
 	if (!buffer_drain_event(index, &ev))
 		elog(ERROR, "poison event %llu is not in the flush batch",
 			 (unsigned long long) index);
-	values[0] = flush_text(ev.kind, ev.kind_len, &nulls[0]);
-	values[1] = flush_text(ev.entity_id, ev.entity_id_len, &nulls[1]);
-	values[2] = flush_text(ev.entity_name, ev.entity_name_len, &nulls[2]);
-	values[3] = TimestampTzGetDatum(ev.recorded_at);
-	values[4] = Float8GetDatum(ev.response_time);
-	values[5] = BoolGetDatum(ev.success);
-	values[6] = flush_text(ev.error_message, ev.error_len, &nulls[6]);
-	values[7] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
-	values[8] = CStringGetTextDatum(edata->message ? edata->message : "");
+	memcpy(types, catalog_raw_types, sizeof(catalog_raw_types));
+	types[CATALOG_RAW_NCOLUMNS] = TEXTOID;
+	types[CATALOG_RAW_NCOLUMNS + 1] = TEXTOID;
+	catalog_raw_datums(&ev, values, nulls);
+	values[CATALOG_RAW_NCOLUMNS] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+	values[CATALOG_RAW_NCOLUMNS + 1] = CStringGetTextDatum(edata->message ? edata->message : "");
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(flush_dead_letter_sql, 9, types, values, nulls,
-							   false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "SPI failed while writing rejected_events: %s",
-			 SPI_result_code_string(rc));
+	rc = SPI_execute_with_args(flush_dead_letter_sql, CATALOG_RAW_NCOLUMNS + 2,
+							   types, values, nulls, false, 0);
+	catalog_spi_check(rc, SPI_OK_INSERT, "writing rejected_events");
 	SPI_finish();
 }
 
@@ -279,7 +241,7 @@ flush_batch(void)
 	/* catalog lookups, index checks and triggers need a snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
 
-	relid = flush_raw_table();
+	relid = catalog_relid(CATALOG_RAW_METRICS);
 	pending = OidIsValid(relid) ? buffer_drain_begin(FLUSH_BATCH_EVENTS) : 0;
 	if (pending > 0)
 	{

@@ -27,6 +27,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "catalog.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/backend_status.h"
@@ -36,7 +37,7 @@
 #include "utils/memutils.h"
 
 #include "history.h"
-#include "job.h"
+#include "job_xact.h"
 
 /* Entries the worker keeps while job_runs cannot be written. */
 #define HISTORY_QUEUE 256
@@ -106,17 +107,6 @@ history_queued(void)
 	return history_count;
 }
 
-/* job_runs' OID, or InvalidOid before CREATE EXTENSION (or after DROP). */
-static Oid
-history_table(void)
-{
-	Oid			nsp = get_namespace_oid("metrics_rollup", true);
-
-	if (!OidIsValid(nsp))
-		return InvalidOid;
-	return get_relname_relid("job_runs", nsp);
-}
-
 static void
 history_insert(const HistoryEntry *e)
 {
@@ -171,7 +161,7 @@ history_write_xact(void)
 	Oid			relid;
 
 	job_xact_begin("metrics_rollup: writing job history");
-	relid = history_table();
+	relid = catalog_relid(CATALOG_JOB_RUNS);
 	if (OidIsValid(relid))
 	{
 		/* don't queue behind LOCK TABLE: fail and try at the next call */

@@ -43,9 +43,10 @@
 #include "utils/timestamp.h"
 
 #include "buffer.h"
+#include "catalog.h"
 #include "guc.h"
 #include "live.h"
-#include "metrics_rollup.h"
+#include "shmem.h"
 
 #define INGEST_MAX_KIND 63
 #define INGEST_MAX_ID 255
@@ -262,8 +263,6 @@ static void
 ingest_write_direct(const BufferEvent *events, int n)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-	FLOAT8OID, BOOLOID, TEXTOID};
 
 	SPI_connect();
 	if (plan == NULL)
@@ -271,9 +270,9 @@ ingest_write_direct(const BufferEvent *events, int n)
 		SPIPlanPtr	p;
 
 		p = SPI_prepare("INSERT INTO metrics_rollup.raw_metrics"
-						" (kind, entity_id, entity_name, recorded_at,"
-						"  response_time, success, error_message)"
-						" VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, argtypes);
+						" (" CATALOG_RAW_COLUMNS ")"
+						" VALUES ($1, $2, $3, $4, $5, $6, $7)",
+						CATALOG_RAW_NCOLUMNS, (Oid *) catalog_raw_types);
 		if (p == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(p);
@@ -282,25 +281,12 @@ ingest_write_direct(const BufferEvent *events, int n)
 	for (int i = 0; i < n; i++)
 	{
 		const BufferEvent *ev = &events[i];
-		Datum		values[7];
-		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-		int			rc;
+		Datum		values[CATALOG_RAW_NCOLUMNS];
+		char		nulls[CATALOG_RAW_NCOLUMNS];
 
-		values[0] = PointerGetDatum(cstring_to_text_with_len(ev->kind, ev->kind_len));
-		values[1] = PointerGetDatum(cstring_to_text_with_len(ev->entity_id, ev->entity_id_len));
-		values[2] = ev->entity_name ?
-			PointerGetDatum(cstring_to_text_with_len(ev->entity_name, ev->entity_name_len)) : (Datum) 0;
-		nulls[2] = ev->entity_name ? ' ' : 'n';
-		values[3] = TimestampTzGetDatum(ev->recorded_at);
-		values[4] = Float8GetDatum(ev->response_time);
-		values[5] = BoolGetDatum(ev->success);
-		values[6] = ev->error_message ?
-			PointerGetDatum(cstring_to_text_with_len(ev->error_message, ev->error_len)) : (Datum) 0;
-		nulls[6] = ev->error_message ? ' ' : 'n';
-
-		rc = SPI_execute_plan(plan, values, nulls, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		catalog_raw_datums(ev, values, nulls);
+		catalog_spi_check(SPI_execute_plan(plan, values, nulls, false, 0),
+						  SPI_OK_INSERT, "writing events directly into raw_metrics");
 	}
 	SPI_finish();
 }

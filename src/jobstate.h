@@ -15,7 +15,7 @@
 
 #include "datatype/timestamp.h"
 
-#include "metrics_rollup.h"
+#include "shmem.h"
 
 /* The worker's jobs, in the order they run when due together. */
 typedef enum JobKind

@@ -13,7 +13,7 @@
 #define METRICS_ROLLUP_LIVE_H
 
 #include "buffer.h"
-#include "metrics_rollup.h"
+#include "shmem.h"
 
 extern const ShmemPiece live_shmem_piece;
 

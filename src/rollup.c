@@ -30,7 +30,7 @@
  * snapshot; a writer arriving after the DELETE inserts a fresh mark.
  *
  * One runner at a time: transaction-level advisory lock
- * job_runner_lock() (job.c), shared with cleanup; a second runner waits.  The
+ * job_runner_lock() (job_xact.c), shared with cleanup; a second runner waits.  The
  * SQL function holds it for the caller's whole transaction (atomic, cannot
  * commit); the worker path commits, and so releases it, after every hour.
  *
@@ -56,6 +56,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "catalog.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -73,7 +74,7 @@
 
 #include "daily.h"
 #include "guc.h"
-#include "job.h"
+#include "job_xact.h"
 #include "rollup.h"
 #include "security.h"
 
@@ -229,13 +230,6 @@ rollup_require_read_committed(void)
 				 errhint("Call run_rollup() outside an explicit REPEATABLE READ or SERIALIZABLE transaction.")));
 }
 
-static void
-rollup_spi_check(int rc, int expected, const char *what)
-{
-	if (rc != expected)
-		elog(ERROR, "SPI failed while %s: %s", what, SPI_result_code_string(rc));
-}
-
 /* run_rollup(since): force every group from since's hour on. */
 static void
 rollup_mark_since(TimestampTz since)
@@ -243,7 +237,7 @@ rollup_mark_since(TimestampTz since)
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		args[1] = {TimestampTzGetDatum(since)};
 
-	rollup_spi_check(SPI_execute_with_args(rollup_mark_since_sql, 1, argtypes,
+	catalog_spi_check(SPI_execute_with_args(rollup_mark_since_sql, 1, argtypes,
 										   args, NULL, false, 0),
 					 SPI_OK_INSERT, "marking hours since the given time");
 }
@@ -260,7 +254,7 @@ rollup_dirty_hours(int *count)
 	TimestampTz *hours;
 	bool		isnull;
 
-	rollup_spi_check(SPI_execute(rollup_dirty_hours_sql, false, 0),
+	catalog_spi_check(SPI_execute(rollup_dirty_hours_sql, false, 0),
 					 SPI_OK_SELECT, "listing dirty hours");
 	*count = (int) SPI_processed;
 	hours = MemoryContextAlloc(caller, sizeof(TimestampTz) * Max(*count, 1));
@@ -290,7 +284,7 @@ rollup_hour(TimestampTz hour, RollupTotals *totals)
 	const char *write_sql;
 
 	args[0] = TimestampTzGetDatum(hour);
-	rollup_spi_check(SPI_execute_with_args(rollup_take_marks_sql, 1, take_types,
+	catalog_spi_check(SPI_execute_with_args(rollup_take_marks_sql, 1, take_types,
 										   args, NULL, false, 0),
 					 SPI_OK_SELECT, "taking dirty marks");
 	marks = SPI_tuptable;
@@ -311,7 +305,7 @@ rollup_hour(TimestampTz hour, RollupTotals *totals)
 		rollup_write_by_range_sql : rollup_write_by_index_sql;
 
 	/* a new statement, so a new snapshot: see the file header */
-	rollup_spi_check(SPI_execute_with_args(write_sql, 4, write_types,
+	catalog_spi_check(SPI_execute_with_args(write_sql, 4, write_types,
 										   args, NULL, false, 0),
 					 SPI_OK_SELECT, "writing hourly rows");
 	totals->hours++;
@@ -384,7 +378,7 @@ rollup_worker_build_days(RollupTotals *totals)
 
 		CHECK_FOR_INTERRUPTS();
 		job_xact_begin("metrics_rollup: building daily rows");
-		if (!job_extension_ready())
+		if (!catalog_extension_ready())
 		{
 			job_xact_commit();
 			break;
@@ -423,7 +417,7 @@ rollup_worker_run(void)
 	MemoryContextReset(rollup_worker_cxt);
 
 	job_xact_begin("metrics_rollup: listing dirty hours");
-	if (job_extension_ready())
+	if (catalog_extension_ready())
 	{
 		old = MemoryContextSwitchTo(rollup_worker_cxt);
 		hours = rollup_dirty_hours(&count);

@@ -42,7 +42,6 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -57,6 +56,7 @@
 #include "utils/wait_event.h"
 
 #include "buffer.h"
+#include "catalog.h"
 #include "cleanup.h"
 #include "flush.h"
 #include "guc.h"
@@ -242,7 +242,7 @@ worker_extension_ready(void)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	ready = OidIsValid(get_extension_oid("metrics_rollup", true));
+	ready = catalog_extension_ready();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);

@@ -40,9 +40,8 @@ if [ $# -gt 0 ]; then tests="$only_regress"; fi
 if [ -n "${tests// /}" ]; then
 mr_log "pg_regress: $tests"
 # shellcheck disable=SC2086
-mr_as_user "$MR_PGXS_SRC/test/regress/pg_regress" --inputdir=. --bindir="$MR_BINDIR" \
-	--temp-instance=./tmp_regress --temp-config=test/regress.conf \
-	--no-locale --encoding=UTF8 --dbname=contrib_regression $tests 2>&1 | tee regress.log
+mr_as_user make -s -C "$work" installcheck TAP_TESTS= REGRESS="$tests" bindir="$MR_BINDIR" \
+	EXTRA_REGRESS_OPTS="--no-locale --encoding=UTF8" 2>&1 | tee regress.log
 p=$(grep -cE '^(ok|test) .*\.\.\. ok|^ok [0-9]+ ' regress.log)
 f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' regress.log)
 if [ "$((p + f))" -eq 0 ]; then f=1; fi	# pg_regress itself failed
@@ -56,9 +55,8 @@ taps=$(ls test/t/*.pl 2>/dev/null | tr '\n' ' ')
 if [ $# -gt 0 ]; then taps="$only_tap"; fi
 mr_log "TAP: $taps"
 if [ -n "${taps// /}" ]; then
-	mr_as_user env TESTDIR="$work" PATH="$MR_BINDIR:$PATH" \
-		PG_REGRESS="$MR_PGXS_SRC/test/regress/pg_regress" \
-		prove -v -I "$MR_PGXS_SRC/test/perl" -I test/t $taps >tap.log 2>&1
+	mr_as_user make -s -C "$work" installcheck REGRESS= PROVE_TESTS="$taps" PROVE_FLAGS=-v \
+		bindir="$MR_BINDIR" >tap.log 2>&1
 	rc=$?
 	grep -E '^test/t/.*\.pl|^(not )?ok [0-9]+|^#   Failed|Dubious|^Result' tap.log
 	p=$(grep -cE '^ok [0-9]+' tap.log)

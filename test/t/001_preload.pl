@@ -3,12 +3,10 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('preload');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'metrics_rollup'\n");
-$node->start;
+my $node = mr_node('preload', '');
 
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 is($node->safe_psql('postgres',

@@ -4,11 +4,10 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('no_preload');
-$node->init;
-$node->start;
+my $node = mr_node('no_preload', '', preload => 0);
 
 is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'),
 	'', 'the library is not preloaded');

@@ -5,17 +5,13 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('concurrency');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('concurrency', q{
 metrics_rollup.flush_interval = '100ms'
 max_connections = 40
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 
 # Each transaction of a client: 1 record() + a batch of 2 = 3 events,

@@ -5,22 +5,14 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use IPC::Run;
 
-my $node = PostgreSQL::Test::Cluster->new('restart');
-$node->init;
 # a long flush_interval: events stay in the buffer until a flush is forced
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
-metrics_rollup.flush_interval = '1h'
-});
-$node->start;
+my $node = mr_node('restart', q{metrics_rollup.flush_interval = '1h'});
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
-$node->poll_query_until('postgres',
-	'SELECT worker_pid IS NOT NULL FROM metrics_rollup.stats')
-  or die 'worker did not start';
+mr_wait_worker($node);
 # a forced flush: afterwards the worker sleeps for flush_interval (1h)
 $node->safe_psql('postgres', q{SELECT metrics_rollup.record('warmup', 'e', 0, true)});
 # (flush() may return 0: the worker's first run after it sees the extension

@@ -7,22 +7,16 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use IPC::Run;
 
-my $node = PostgreSQL::Test::Cluster->new('overflow');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('overflow', q{
 metrics_rollup.buffer_size = '1MB'
 metrics_rollup.flush_interval = '100ms'
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
-$node->poll_query_until('postgres',
-	'SELECT worker_pid IS NOT NULL FROM metrics_rollup.stats')
-  or die 'worker did not start';
+mr_wait_worker($node);
 is($node->safe_psql('postgres', 'SELECT buffer_capacity_bytes FROM metrics_rollup.stats'),
 	1024 * 1024, 'capacity is buffer_size');
 

@@ -6,24 +6,18 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use IPC::Run;
 
-my $node = PostgreSQL::Test::Cluster->new('locked');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('locked', q{
 metrics_rollup.flush_interval = '200ms'
 });
-$node->start;
 
 # no extension yet: the worker waits, it does not exit and restart
-my $q = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'metrics_rollup worker'";
-$node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($q) w") or die 'no worker';
-my $pid = $node->safe_psql('postgres', $q);
+my $pid = mr_wait_worker($node);
 sleep 3;
-is($node->safe_psql('postgres', $q), $pid, 'worker waits for CREATE EXTENSION without restarting');
+is(mr_wait_worker($node), $pid, 'worker waits for CREATE EXTENSION without restarting');
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 $node->safe_psql('postgres', "SELECT metrics_rollup.record('first', 'e', 1, true)");
 # flush() may return 0 if the worker (200 ms interval) was faster
@@ -33,16 +27,7 @@ is($node->safe_psql('postgres',
 	'after CREATE EXTENSION the worker flushes');
 
 # lock raw_metrics for 8 seconds
-my ($out, $err) = ('', '');
-my $locker = IPC::Run::start(
-	[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
-	  'BEGIN; LOCK TABLE metrics_rollup.raw_metrics IN ACCESS EXCLUSIVE MODE; '
-	  . "SELECT pg_sleep(8); COMMIT;" ],
-	'>', \$out, '2>', \$err);
-$node->poll_query_until('postgres', q{
-	SELECT count(*) > 0 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-	 WHERE c.relname = 'raw_metrics' AND l.mode = 'AccessExclusiveLock' AND l.granted})
-  or die 'lock not taken';
+my $locker = mr_hold_lock($node, 'metrics_rollup.raw_metrics', 8);
 
 $node->safe_psql('postgres', q{
 	SELECT metrics_rollup.record_batch('locked', array_agg('e' || i % 5), array_agg(i * 0.01),

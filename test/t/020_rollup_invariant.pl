@@ -6,16 +6,15 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('rollup');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'metrics_rollup'\nmetrics_rollup.database = 'postgres'\n"
-	  # the test decides when rollup and cleanup run, not the worker's schedule
-	  . "metrics_rollup.rollup_enabled = off\nmetrics_rollup.cleanup_enabled = off\n");
-$node->start;
+# the test decides when rollup and cleanup run, not the worker's schedule
+my $node = mr_node('rollup', q{
+metrics_rollup.rollup_enabled = off
+metrics_rollup.cleanup_enabled = off
+});
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION metrics_rollup;
 	CREATE TABLE shadow (LIKE metrics_rollup.raw_metrics);
@@ -81,16 +80,7 @@ ok($done{insert} > 10 && $done{rollup} > 5 && $done{delete} > 5 && $done{restart
 	'the interleaving exercised inserts, rollups, deletions and restarts');
 
 # --- every hour equals the shadow table --------------------------------------
-is($node->safe_psql('postgres', q{
-	WITH s AS (
-	  SELECT kind, entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour_start,
-	         count(*) AS n, count(*) FILTER (WHERE success) AS ok, count(*) FILTER (WHERE NOT success) AS bad,
-	         sum(round(response_time::numeric, 9)) AS total, min(response_time) AS lo, max(response_time) AS hi
-	    FROM shadow GROUP BY 1, 2, 3)
-	SELECT count(*) FROM s FULL JOIN metrics_rollup.hourly_metrics h USING (kind, entity_id, hour_start)
-	 WHERE (s.n, s.ok, s.bad, s.total, s.lo, s.hi) IS DISTINCT FROM
-	       (h.total_count, h.success_count, h.failure_count, h.sum_response_time,
-	        h.min_response_time, h.max_response_time)}),
+is(mr_hourly_mismatches($node, 'shadow'),
 	'0', 'counts, successes, failures, sums, min and max equal the shadow table, every hour');
 
 is($node->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.rollup_dirty'),

@@ -6,15 +6,11 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('rollup_worker');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'metrics_rollup'\nmetrics_rollup.database = 'postgres'\n"
-	  # the metrics_rollup worker's own scheduled rollup stays out of the way
-	  . "metrics_rollup.enabled = off\n");
-$node->start;
+# the metrics_rollup worker's own scheduled rollup stays out of the way
+my $node = mr_node('rollup_worker', q{metrics_rollup.enabled = off});
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION metrics_rollup;
 	-- 30 hours x 3 entities x 10 events

@@ -5,19 +5,16 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('cleanup');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
+my $node = mr_node('cleanup', q{
 metrics_rollup.flush_interval = '50ms'
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
 metrics_rollup.cleanup_batch_size = 5000
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 
 # --- 1. A large expired set cleaned while sessions record --------------------
@@ -109,16 +106,7 @@ $node->safe_psql('postgres', 'SELECT metrics_rollup.run_rollup()');
 cmp_ok($node->safe_psql('postgres',
 		"SELECT count(*) FROM metrics_rollup.hourly_metrics WHERE NOT raw_complete"), '>', 0,
 	'some hours were partly cleaned (the merge path ran)');
-is($node->safe_psql('postgres', q{
-	SELECT count(*)
-	  FROM (SELECT entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour_start, count(*) AS n,
-	               count(*) FILTER (WHERE success) AS ok, min(response_time) AS lo,
-	               max(response_time) AS hi, sum(response_time::numeric) AS total
-	          FROM shadow GROUP BY 1, 2) s
-	  FULL JOIN metrics_rollup.hourly_metrics h USING (entity_id, hour_start)
-	 WHERE h.total_count IS DISTINCT FROM s.n OR h.success_count IS DISTINCT FROM s.ok
-	    OR h.min_response_time IS DISTINCT FROM s.lo OR h.max_response_time IS DISTINCT FROM s.hi
-	    OR abs(h.sum_response_time - s.total) > 1e-6}),
+is(mr_hourly_mismatches($node, 'shadow'),
 	'0', "all $sent events counted exactly once in their hours (counts, min, max, sum)");
 is($node->safe_psql('postgres', q{
 	SELECT count(*)

@@ -6,23 +6,19 @@ use warnings;
 use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('live');
-$node->init;
 # enabled = off: no worker drains the 1MB buffer, so the last part can fill
 # it and see events dropped (overflow_policy = drop).
-$node->append_conf('postgresql.conf', <<'EOC');
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('live', q{
 metrics_rollup.max_live_entities = 100
 metrics_rollup.live_window = '1min'
 metrics_rollup.slow_threshold = '100ms'
 metrics_rollup.enabled = off
 metrics_rollup.buffer_size = '1MB'
 metrics_rollup.overflow_policy = drop
-EOC
-$node->start;
+});
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 
 sub q1 { return $node->safe_psql('postgres', shift); }

@@ -7,15 +7,12 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('circuit');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('circuit', q{
 metrics_rollup.flush_interval = '100ms'
 metrics_rollup.retry_interval = '100ms'
 metrics_rollup.max_backoff = '1s'
@@ -24,10 +21,8 @@ metrics_rollup.circuit_reset = '2s'
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
-$node->poll_query_until('postgres', 'SELECT worker_pid IS NOT NULL FROM metrics_rollup.stats')
-  or die 'no worker';
+mr_wait_worker($node);
 $node->safe_psql('postgres', q{SELECT metrics_rollup.record('warmup', 'e', 0, true)});
 # flush() may return 0 if the worker (100 ms interval) was faster
 $node->safe_psql('postgres', 'SELECT metrics_rollup.flush()');
@@ -36,16 +31,7 @@ is($node->safe_psql('postgres',
 	'flushing works');
 
 # lock raw_metrics for 7 seconds
-my ($out, $err) = ('', '');
-my $locker = IPC::Run::start(
-	[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
-	  'BEGIN; LOCK TABLE metrics_rollup.raw_metrics IN ACCESS EXCLUSIVE MODE; '
-	  . 'SELECT pg_sleep(7); COMMIT;' ],
-	'>', \$out, '2>', \$err);
-$node->poll_query_until('postgres', q{
-	SELECT count(*) > 0 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-	 WHERE c.relname = 'raw_metrics' AND l.mode = 'AccessExclusiveLock' AND l.granted})
-  or die 'lock not taken';
+my $locker = mr_hold_lock($node, 'metrics_rollup.raw_metrics', 7);
 
 # load while locked: 20 batches of 100 events over about 4 seconds
 my $sent = 0;

@@ -5,25 +5,20 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('poison');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('poison', q{
 metrics_rollup.flush_interval = '1h'
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
 });
-$node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION metrics_rollup;
 	ALTER TABLE metrics_rollup.raw_metrics
 	    ADD CONSTRAINT sane_response_time CHECK (response_time < 1000);
 });
-$node->poll_query_until('postgres', 'SELECT worker_pid IS NOT NULL FROM metrics_rollup.stats')
-  or die 'no worker';
+mr_wait_worker($node);
 
 # 10,000 events, event 7777 is poison
 $node->safe_psql('postgres', q{

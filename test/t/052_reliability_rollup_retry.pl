@@ -7,13 +7,10 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('rollup_retry');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('rollup_retry', q{
 metrics_rollup.rollup_interval = '24h'
 metrics_rollup.retry_interval = '200ms'
 metrics_rollup.max_backoff = '1s'
@@ -22,7 +19,6 @@ metrics_rollup.circuit_failure_threshold = 100
 metrics_rollup.cleanup_enabled = off
 test.fail_tries = 2
 });
-$node->start;
 
 # Created in one transaction with the extension: the worker's catch-up run
 # sees the rows and the trigger, which fails the first two tries.

@@ -5,17 +5,13 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $primary = mr_node('primary', q{
 metrics_rollup.flush_interval = '100ms'
 metrics_rollup.cleanup_enabled = off
-});
-$primary->start;
+}, init => {allows_streaming => 1});
 $primary->safe_psql('postgres', q{
 	BEGIN;
 	CREATE EXTENSION metrics_rollup;
@@ -27,8 +23,7 @@ $primary->safe_psql('postgres', q{
 # the primary's own catch-up rollup would run at once: stop it first
 $primary->safe_psql('postgres',
 	"ALTER SYSTEM SET metrics_rollup.rollup_enabled = off; SELECT pg_reload_conf()");
-$primary->poll_query_until('postgres', 'SELECT worker_pid IS NOT NULL FROM metrics_rollup.stats')
-  or die 'no worker on the primary';
+mr_wait_worker($primary);
 $primary->safe_psql('postgres', q{
 	TRUNCATE metrics_rollup.hourly_metrics;
 	INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start)

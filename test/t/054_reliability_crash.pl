@@ -5,23 +5,18 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use IPC::Run;
 
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('crash', q{
 metrics_rollup.flush_interval = '200ms'
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
 restart_after_crash = on
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
-$node->poll_query_until('postgres', 'SELECT worker_pid IS NOT NULL FROM metrics_rollup.stats')
-  or die 'no worker';
+mr_wait_worker($node);
 
 my $script = $node->basedir . '/load.sql';
 PostgreSQL::Test::Utils::append_to_file($script,
@@ -47,8 +42,7 @@ $tps //= 0;
 note "pgbench: $sent acknowledged events, $tps tps";
 ok($sent > 0, 'the load ran');
 
-$node->poll_query_until('postgres', 'SELECT worker_pid IS NOT NULL FROM metrics_rollup.stats')
-  or die 'server or worker did not come back';
+mr_wait_worker($node);
 ok($node->log_contains('all server processes terminated; reinitializing'),
 	'the server went through a crash restart');
 my $stored = $node->safe_psql('postgres',

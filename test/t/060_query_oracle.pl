@@ -15,19 +15,15 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('query');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('query', q{
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
 metrics_rollup.retention_days = 30
 metrics_rollup.delete_raw_after_rollup_hours = 168
 });
-$node->start;
 
 # t0: 21 days ago, at midnight UTC.  Cleanup deletes the raw rows of hours
 # rolled up more than 7 days ago (delete_raw_after_rollup_hours = 168).

@@ -22,18 +22,14 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('dump', q{
 # the test runs rollup and cleanup itself, at known points
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
 });
-$node->start;
 
 my $src = 'postgres';
 $node->safe_psql($src, 'CREATE EXTENSION metrics_rollup');

@@ -11,20 +11,16 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use File::Basename qw(dirname);
 
 my $catalog_sql = slurp_file(dirname(__FILE__) . '/../upgrade_catalog.sql');
 
-my $node = PostgreSQL::Test::Cluster->new('upgrade');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'upgraded'
+my $node = mr_node('upgrade', q{
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
-});
-$node->start;
+}, database => 'upgraded');
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('postgres', 'CREATE DATABASE upgraded');
 

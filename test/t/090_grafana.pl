@@ -6,19 +6,15 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use File::Basename qw(dirname);
 
 my $check = dirname(__FILE__) . '/../grafana/check_queries.sh';
-my $node = PostgreSQL::Test::Cluster->new('grafana');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('grafana', q{
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
 });
-$node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION metrics_rollup;
 	-- two days of events: the first rolled up, the second still raw

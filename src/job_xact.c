@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
- * job.c
+ * job_xact.c
  *	  The transaction/SPI sequence every worker job runs its units of work
  *	  in, and the lock that keeps rollup and cleanup runs apart.
  *
  * Owns: job_xact_begin/job_xact_commit (worker_spi's sequence, each step
- * commented), job_extension_ready, job_schema_1_1, job_runner_lock.
+ * commented) and job_runner_lock.
  *
  * Must never: hold job logic, or be called inside a transaction
  * (job_xact_begin) or outside one (the others).
@@ -23,7 +23,7 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
-#include "job.h"
+#include "job_xact.h"
 
 /*
  * Key of the runner lock, pg_advisory_xact_lock(bigint): the ASCII bytes of
@@ -57,32 +57,6 @@ job_xact_commit(void)
 	CommitTransactionCommand();
 	/* table statistics of this unit, for autovacuum */
 	pgstat_report_stat(false);
-}
-
-/* Does relation relname exist in schema metrics_rollup? */
-static bool
-job_relation_exists(const char *relname)
-{
-	Oid			nsp = get_namespace_oid("metrics_rollup", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid(relname, nsp));
-}
-
-bool
-job_extension_ready(void)
-{
-	return job_relation_exists("rollup_dirty");
-}
-
-/*
- * The 1.0--1.1 script creates daily_queue in the same transaction as every
- * other 1.1 object, so its existence tells which version's objects are
- * installed (two catalog lookups, no query).
- */
-bool
-job_schema_1_1(void)
-{
-	return job_relation_exists("daily_queue");
 }
 
 void

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * query.c
+ * query_sketch_merge.c
  *	  C support of the queries aggregate() and timeseries(): a fast merge
  *	  of many stored sketches.
  *

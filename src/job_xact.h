@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
- * job.h
+ * job_xact.h
  *	  One unit of work of a background-worker job: a transaction with SPI.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef METRICS_ROLLUP_JOB_H
-#define METRICS_ROLLUP_JOB_H
+#ifndef METRICS_ROLLUP_JOB_XACT_H
+#define METRICS_ROLLUP_JOB_XACT_H
 
 /*
  * Begin a unit of work outside any transaction: returns inside a new
@@ -18,16 +18,7 @@ extern void job_xact_begin(const char *activity);
 /* Commit the unit begun by job_xact_begin. */
 extern void job_xact_commit(void);
 
-/* Is the extension installed in the current database?  Inside a transaction. */
-extern bool job_extension_ready(void);
-
-/*
- * Are the 1.1 objects installed (rather than 1.0's, which this library also
- * serves until ALTER EXTENSION UPDATE)?  Inside a transaction.
- */
-extern bool job_schema_1_1(void);
-
 /* Wait for the lock that keeps rollup and cleanup runs apart (transaction-level). */
 extern void job_runner_lock(void);
 
-#endif							/* METRICS_ROLLUP_JOB_H */
+#endif							/* METRICS_ROLLUP_JOB_XACT_H */

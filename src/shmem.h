@@ -1,17 +1,17 @@
 /*-------------------------------------------------------------------------
  *
- * metrics_rollup.h
- *	  What the entry point offers the other files.
+ * shmem.h
+ *	  Registration of the extension's pieces of shared memory.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef METRICS_ROLLUP_H
-#define METRICS_ROLLUP_H
+#ifndef MR_SHMEM_H
+#define MR_SHMEM_H
 
 /*
  * A piece of shared state: how much memory it needs and how to set it up.
- * The entry point requests and initialises every piece listed in
- * metrics_rollup.c, in order.
+ * The file that owns the piece defines one; the entry point lists them all
+ * and hands the list to shmem_install().
  */
 typedef struct ShmemPiece
 {
@@ -24,7 +24,10 @@ typedef struct ShmemPiece
 /* true once shared memory is set up (we were preloaded) */
 extern bool mr_shmem_ready;
 
+/* from _PG_init while preloading: request and set up every piece */
+extern void shmem_install(const ShmemPiece *const *pieces);
+
 /* ERROR with a HINT unless the library was preloaded */
 extern void mr_require_preload(const char *what);
 
-#endif							/* METRICS_ROLLUP_H */
+#endif							/* MR_SHMEM_H */
