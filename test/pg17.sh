@@ -48,8 +48,8 @@ fi
 
 log() { printf '== pg17: %s\n' "$*" >&2; }
 
-# The packages of the root; tdigest only where Debian packages it (tests
-# that use it skip without it).
+# The packages of the root; tdigest only where Debian packages it (no test
+# needs it today; one that uses it must skip without it).
 base_packages="make gcc postgresql-$pg postgresql-server-dev-$pg libipc-run-perl"
 optional_packages="postgresql-$pg-tdigest"
 
