@@ -26,7 +26,9 @@ OBJS = \
 	src/history.o \
 	src/flush.o \
 	src/query_sketch_merge.o \
-	src/daily.o
+	src/daily.o \
+	src/classes.o \
+	src/poll.o
 
 DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.0--1.1.sql \
 	src/metrics_rollup--1.1--1.2.sql

@@ -8,8 +8,9 @@
  * public contract (README.md, "Settings"): PostgreSQL itself rejects an
  * out-of-range value and names the range in its message.
  *
- * Must never: hold state other than setting values, or be called for
- * anything but guc_define() from _PG_init.
+ * Must never: hold state other than setting values (and the parsed form
+ * of a setting, built by its check hook), or be called for anything but
+ * guc_define() from _PG_init and the lookups declared in guc.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,6 +49,35 @@ int			mr_max_live_entities = 10000;
 double		mr_hot_fraction = 0.2;
 int			mr_slow_threshold_ms = 0;
 double		mr_sketch_relative_accuracy = 0.01;
+char	   *mr_slow_thresholds = NULL;
+int			mr_hot_poll_interval_ms = 60000;
+int			mr_cold_poll_interval_ms = 600000;
+int			mr_class_refresh_interval_ms = 10000;
+int			mr_max_poll_entities = 10000;
+
+/*
+ * The parsed form of metrics_rollup.slow_thresholds: what the check hook
+ * builds (malloc'd, as GUC "extra" data must be) and the assign hook
+ * installs.  NULL or n = 0: no per-kind threshold.
+ */
+#define GUC_MAX_SLOW_KINDS 64
+#define GUC_SLOW_KIND_MAX 63
+
+typedef struct SlowThresholds
+{
+	int			n;
+	struct
+	{
+		char		kind[GUC_SLOW_KIND_MAX + 1];
+		int			kind_len;
+		int			ms;			/* 0 = off for this kind */
+	}			items[GUC_MAX_SLOW_KINDS];
+} SlowThresholds;
+
+static SlowThresholds *slow_thresholds = NULL;
+
+static bool guc_slow_thresholds_check(char **newval, void **extra, GucSource source);
+static void guc_slow_thresholds_assign(const char *newval, void *extra);
 
 static const struct config_enum_entry overflow_policy_options[] = {
 	{"wait", OVERFLOW_WAIT, false},
@@ -350,5 +380,194 @@ guc_define(void)
 							 0,		/* flags */
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 
+	DefineCustomStringVariable("metrics_rollup.slow_thresholds",
+							 gettext_noop("Per-kind slow-call thresholds, e.g. 'tool=500ms,prompt=1s'; other kinds use slow_threshold."),
+							 NULL,		/* long description */
+							 &mr_slow_thresholds,
+							 "",		/* default */
+							 PGC_SUSET,
+							 0,		/* flags */
+							 guc_slow_thresholds_check,
+							 guc_slow_thresholds_assign,
+							 NULL);		/* show hook */
+
+	DefineCustomIntVariable("metrics_rollup.hot_poll_interval",
+							 gettext_noop("should_poll() answers true for a hot entity once this long has passed since its last completed poll of that type."),
+							 NULL,		/* long description */
+							 &mr_hot_poll_interval_ms,
+							 60000,		/* default */
+							 0, 86400000,	/* range */
+							 PGC_SUSET,
+							 GUC_UNIT_MS,		/* flags */
+							 NULL, NULL, NULL);	/* check, assign, show hooks */
+
+	DefineCustomIntVariable("metrics_rollup.cold_poll_interval",
+							 gettext_noop("should_poll() answers true for a cold entity once this long has passed since its last completed poll of that type."),
+							 NULL,		/* long description */
+							 &mr_cold_poll_interval_ms,
+							 600000,		/* default */
+							 0, 86400000,	/* range */
+							 PGC_SUSET,
+							 GUC_UNIT_MS,		/* flags */
+							 NULL, NULL, NULL);	/* check, assign, show hooks */
+
+	DefineCustomIntVariable("metrics_rollup.class_refresh_interval",
+							 gettext_noop("Age after which should_poll() reclassifies a kind (one session at a time); 0 reclassifies on every call."),
+							 NULL,		/* long description */
+							 &mr_class_refresh_interval_ms,
+							 10000,		/* default */
+							 0, 3600000,	/* range */
+							 PGC_SUSET,
+							 GUC_UNIT_MS,		/* flags */
+							 NULL, NULL, NULL);	/* check, assign, show hooks */
+
+	DefineCustomIntVariable("metrics_rollup.max_poll_entities",
+							 gettext_noop("Entities whose class and poll times should_poll() keeps in shared memory; the least recently used is evicted."),
+							 NULL,		/* long description */
+							 &mr_max_poll_entities,
+							 10000,		/* default */
+							 100, 1000000,	/* range */
+							 restart_only,
+							 0,		/* flags */
+							 NULL, NULL, NULL);	/* check, assign, show hooks */
+
 	MarkGUCPrefixReserved("metrics_rollup");
+}
+
+/* ----------------------------------------------------------------
+ * metrics_rollup.slow_thresholds: "kind=duration, ..."
+ * ----------------------------------------------------------------
+ */
+
+/* Is s[0..len) a kind (lower-case letter, then [a-z0-9_], 1..63)? */
+static bool
+guc_valid_kind(const char *s, int len)
+{
+	if (len < 1 || len > GUC_SLOW_KIND_MAX)
+		return false;
+	for (int i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') ||
+			  (i > 0 && ((c >= '0' && c <= '9') || c == '_'))))
+			return false;
+	}
+	return true;
+}
+
+/* Parse one "kind=duration" item into t; false with GUC_check_err* set. */
+static bool
+guc_slow_item(char *item, SlowThresholds *t)
+{
+	char	   *eq = strchr(item, '=');
+	char	   *kind = item;
+	char	   *value;
+	const char *hint = NULL;
+	int			ms;
+	int			len;
+
+	if (eq == NULL)
+	{
+		GUC_check_errdetail("Item \"%s\" is not of the form kind=duration.", item);
+		return false;
+	}
+	*eq = '\0';
+	value = eq + 1;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	len = strlen(kind);
+	while (len > 0 && (kind[len - 1] == ' ' || kind[len - 1] == '\t'))
+		kind[--len] = '\0';
+	if (!guc_valid_kind(kind, len))
+	{
+		GUC_check_errdetail("\"%s\" is not a valid kind.", kind);
+		GUC_check_errhint("A kind is 1 to 63 characters: a lower-case letter, then lower-case letters, digits or underscores.");
+		return false;
+	}
+	if (!parse_int(value, &ms, GUC_UNIT_MS, &hint) || ms < 0 || ms > 3600000)
+	{
+		GUC_check_errdetail("The threshold of kind \"%s\" must be a duration from 0 to 1h, not \"%s\".",
+							kind, value);
+		if (hint)
+			GUC_check_errhint("%s", hint);
+		return false;
+	}
+	for (int i = 0; i < t->n; i++)
+		if (strcmp(t->items[i].kind, kind) == 0)
+		{
+			GUC_check_errdetail("Kind \"%s\" appears twice.", kind);
+			return false;
+		}
+	if (t->n >= GUC_MAX_SLOW_KINDS)
+	{
+		GUC_check_errdetail("At most %d kinds may have their own threshold.", GUC_MAX_SLOW_KINDS);
+		return false;
+	}
+	memcpy(t->items[t->n].kind, kind, len + 1);
+	t->items[t->n].kind_len = len;
+	t->items[t->n].ms = ms;
+	t->n++;
+	return true;
+}
+
+static bool
+guc_slow_thresholds_check(char **newval, void **extra, GucSource source)
+{
+	SlowThresholds *t;
+	char	   *copy;
+	char	   *item;
+	char	   *save = NULL;
+	bool		ok = true;
+
+	t = (SlowThresholds *) malloc(sizeof(SlowThresholds));
+	if (t == NULL)
+		return false;
+	t->n = 0;
+	copy = pstrdup(*newval ? *newval : "");
+	for (item = strtok_r(copy, ",", &save); ok && item != NULL;
+		 item = strtok_r(NULL, ",", &save))
+	{
+		while (*item == ' ' || *item == '\t')
+			item++;
+		if (*item == '\0')
+			continue;
+		ok = guc_slow_item(item, t);
+	}
+	pfree(copy);
+	if (!ok)
+	{
+		free(t);
+		return false;
+	}
+	*extra = t;
+	return true;
+}
+
+static void
+guc_slow_thresholds_assign(const char *newval, void *extra)
+{
+	slow_thresholds = (SlowThresholds *) extra;
+}
+
+/* Are per-kind thresholds set (so slow calls may be logged)? */
+bool
+guc_slow_log_enabled(void)
+{
+	return mr_slow_threshold_ms > 0 ||
+		(slow_thresholds != NULL && slow_thresholds->n > 0);
+}
+
+/* The slow-call threshold of a kind in ms: its own, else slow_threshold. */
+int
+guc_slow_threshold_ms(const char *kind, int kind_len)
+{
+	if (slow_thresholds != NULL)
+	{
+		for (int i = 0; i < slow_thresholds->n; i++)
+			if (slow_thresholds->items[i].kind_len == kind_len &&
+				memcmp(slow_thresholds->items[i].kind, kind, kind_len) == 0)
+				return slow_thresholds->items[i].ms;
+	}
+	return mr_slow_threshold_ms;
 }

@@ -56,10 +56,21 @@ extern int	mr_live_window_s;
 extern int	mr_max_live_entities;
 extern double mr_hot_fraction;
 extern int	mr_slow_threshold_ms;	/* 0 = off */
+extern char *mr_slow_thresholds;	/* "kind=duration, ..." */
+
+/* poll scheduling (poll.c) */
+extern int	mr_hot_poll_interval_ms;
+extern int	mr_cold_poll_interval_ms;
+extern int	mr_class_refresh_interval_ms;	/* 0 = every call */
+extern int	mr_max_poll_entities;
 
 /* sketch */
 extern double mr_sketch_relative_accuracy;
 
 extern void guc_define(void);
+
+/* slow-call log: any threshold set; a kind's threshold (ms, 0 = off) */
+extern bool guc_slow_log_enabled(void);
+extern int	guc_slow_threshold_ms(const char *kind, int kind_len);
 
 #endif							/* METRICS_ROLLUP_GUC_H */

@@ -51,8 +51,8 @@
  *	- evictions, slow_logged and slow_suppressed_total are atomics.
  *	- slow_mutex (spinlock) guards the rate limiter's three fields.
  *
- * Slow-call log.  With slow_threshold > 0, each recorded event slower than
- * it writes one LOG line, at most LIVE_SLOW_LINES_PER_SEC lines per wall
+ * Slow-call log.  With a threshold > 0 for its kind (slow_thresholds, else
+ * slow_threshold), each recorded event slower than it writes one LOG line, at most LIVE_SLOW_LINES_PER_SEC lines per wall
  * clock second across the whole server (a fixed one-second window in
  * shared memory).  Events over the limit are counted, and the next line
  * written says "(N more slow calls suppressed)".
@@ -599,11 +599,16 @@ live_count(const BufferEvent *events, int n)
 		pfree(pending);
 	}
 
-	if (mr_slow_threshold_ms > 0)
+	if (guc_slow_log_enabled())
 	{
 		for (int k = 0; k < n; k++)
-			if (events[k].response_time * 1000.0 > mr_slow_threshold_ms)
+		{
+			int			ms = guc_slow_threshold_ms(events[k].kind,
+												   events[k].kind_len);
+
+			if (ms > 0 && events[k].response_time * 1000.0 > ms)
 				live_slow_log(&events[k]);
+		}
 	}
 }
 
@@ -891,4 +896,30 @@ live_info(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&live->slow_suppressed_total));
 	values[5] = Int64GetDatum((int64) live_shmem_size());
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * The tracked entities of kind (all when NULL) with their last use and use
+ * count, unsorted, palloc'd: what classes.c ranks.
+ */
+LiveUse *
+live_uses(const char *kind, int *n)
+{
+	LiveRank   *items;
+	LiveUse    *uses;
+
+	*n = 0;
+	if (live == NULL)
+		return NULL;
+	items = live_collect(kind, n);
+	uses = palloc(sizeof(LiveUse) * Max(*n, 1));
+	for (int k = 0; k < *n; k++)
+	{
+		uses[k].kind = items[k].kind;
+		uses[k].id = items[k].id;
+		uses[k].last_seen = items[k].seen;
+		uses[k].use_count = items[k].use_count;
+	}
+	pfree(items);
+	return uses;
 }

@@ -24,6 +24,7 @@
 #include "guc.h"
 #include "jobstate.h"
 #include "live.h"
+#include "poll.h"
 #include "shmem.h"
 #include "worker.h"
 
@@ -37,6 +38,7 @@ static const ShmemPiece *const shmem_pieces[] = {
 	&buffer_shmem_piece,
 	&live_shmem_piece,
 	&jobstate_shmem_piece,
+	&poll_shmem_piece,
 	NULL
 };
 

@@ -119,7 +119,7 @@ my $list = `pg_restore -l $dump`;
 my @toc = split /\n/, $list;
 my @data = grep { /TABLE DATA metrics_rollup / } @toc;
 is(join(',', map { /TABLE DATA metrics_rollup (\w+)/ } @data),
-	'daily_built,daily_holes,daily_metrics,daily_queue,hourly_metrics,raw_metrics,rejected_events,rollup_dirty',
+	'daily_built,daily_holes,daily_metrics,daily_queue,hourly_metrics,known_entities,raw_metrics,rejected_events,rollup_dirty',
 	'the dump carries the data tables, the daily level before hourly_metrics, rollup_dirty after raw_metrics');
 @data = reverse @data;
 open my $fh, '>', "$tmp/reversed.list" or die $!;
