@@ -40,4 +40,19 @@
 #define MR_MY_PROC_NUMBER	((int) MyBackendId)
 #endif
 
+/*
+ * GUC "extra" data (what a check hook returns in *extra): the server frees
+ * it with free() up to 15 and with guc_free() (its own memory context) from
+ * 16 on, so it must come from the matching allocator.  Both return NULL
+ * when out of memory (16's after a LOG).
+ */
+#if PG_VERSION_NUM >= 160000
+#include "utils/guc.h"
+#define MR_GUC_EXTRA_ALLOC(size)	guc_malloc(LOG, (size))
+#define MR_GUC_EXTRA_FREE(ptr)		guc_free(ptr)
+#else
+#define MR_GUC_EXTRA_ALLOC(size)	malloc(size)
+#define MR_GUC_EXTRA_FREE(ptr)		free(ptr)
+#endif
+
 #endif							/* METRICS_ROLLUP_PG_COMPAT_H */

@@ -16,7 +16,8 @@
 # sources at run time (MR_DEBIAN_MIRROR overrides it).  /proc and /dev/shm
 # (PostgreSQL's POSIX shared memory) are bind-mounted for the run and
 # unmounted on exit.  Concurrent runs share the root: building takes an
-# exclusive lock, running a shared one.
+# exclusive lock, running a shared one.  The inner run is stopped after
+# MR_PG17_TIMEOUT seconds (default 1800) and then counts as one failure.
 #
 #   bash test/pg17.sh                 the whole suite on PG 17
 #   bash test/pg17.sh sketch t/030_cleanup.pl    only these (developers)
@@ -95,6 +96,8 @@ build_root() {
 	local mirror new="$root.new" pkgs
 	command -v debootstrap >/dev/null 2>&1 ||
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null 2>&1 ||
+		{ DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null 2>&1; } ||
 		{ echo "debootstrap is not installed and could not be"; return 1; }
 	[ -f "/usr/share/debootstrap/scripts/$suite" ] ||
 		{ echo "this debootstrap does not know $suite"; return 1; }
@@ -178,7 +181,9 @@ run_inner() {
 	shift
 	chroot "$root" dpkg-query -W -f='${Status}' "$optional_packages" 2>/dev/null |
 		grep -q 'install ok installed' && pkgs="$pkgs $optional_packages"
-	chroot --userspec=postgres:postgres "$root" env -i \
+	# a hung test must not eat the CI budget (the pass takes ~6 min)
+	timeout --kill-after=60 "${MR_PG17_TIMEOUT:-1800}" \
+		chroot --userspec=postgres:postgres "$root" env -i \
 		PATH=/usr/local/bin:/usr/bin:/bin HOME=/var/lib/postgresql TMPDIR="$run/tmp" LANG=C.UTF-8 \
 		MR_PG_VERSION="$pg" MR_PACKAGES="$pkgs" MR_PG17=0 MR_LINT_FUZZ=0 \
 		bash "$run/src/test/run_tests.sh" "$@"
