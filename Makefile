@@ -28,7 +28,9 @@ OBJS = \
 	src/query_sketch_merge.o \
 	src/daily.o \
 	src/classes.o \
-	src/poll.o
+	src/poll.o \
+	src/statsreset.o \
+	src/dbcheck.o
 
 DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.0--1.1.sql \
 	src/metrics_rollup--1.1--1.2.sql

@@ -104,9 +104,17 @@ ALTER SYSTEM RESET metrics_rollup.cleanup_batch_size;
 SELECT pg_reload_conf();
 
 -- 5. Rollup retention: hourly rows older than 365 days go, younger stay.
+--    (Writers may not add events older than the retention: the rows are
+--    written while it is 3650 days, as if it had been lowered since.)
+ALTER SYSTEM SET metrics_rollup.rollup_retention_days = 3650;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
 SELECT pg_temp.send('ancient', h0 - interval '365 days' - interval '1 hour', 2),
        pg_temp.send('ancient', h0 - interval '365 days', 2)
   FROM h;
+ALTER SYSTEM RESET metrics_rollup.rollup_retention_days;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
 SELECT hours_processed FROM metrics_rollup.run_rollup();
 SELECT relation, rows_deleted FROM metrics_rollup.run_cleanup();
 SELECT hour_start - h0 AS age, total_count

@@ -16,3 +16,10 @@ SET metrics_rollup.buffer_size = '2MB';
 -- a name under the reserved prefix that is no setting is refused
 SET metrics_rollup.no_such_setting = 1;
 SELECT count(*) FROM metrics_rollup.raw_metrics;
+-- pending_restart and source as pg_settings has them; display_value as SHOW
+-- prints it (with its unit)
+SELECT name, requires_restart, pending_restart, source, display_value
+  FROM metrics_rollup.config
+ WHERE name IN ('metrics_rollup.buffer_size', 'metrics_rollup.flush_interval',
+                'metrics_rollup.database', 'metrics_rollup.rollup_enabled')
+ ORDER BY name;

@@ -100,6 +100,11 @@ SELECT count(*) AS rows_after_errors FROM metrics_rollup.raw_metrics WHERE kind 
 SELECT events_buffered - :buffered_at_start AS buffered_after_errors FROM metrics_rollup.stats;
 
 -- ---------------------------------------------------------------- success
+-- (events of 2024 are older than the default rollup_retention_days, which
+-- writers may not add: the retention is 3650 days while they are recorded)
+ALTER SYSTEM SET metrics_rollup.rollup_retention_days = 3650;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
 -- the longest kind, the longest id and name are fine
 SELECT metrics_rollup.record('ingest_test', 'e1', 0.25, true);
 SELECT metrics_rollup.record('ingest_test', 'e2', 1.5, false, 'boom', 'Entity Two',
@@ -115,6 +120,9 @@ SELECT metrics_rollup.record_batch('ingest_test', ARRAY['b1', 'b2', 'b3'], ARRAY
 SELECT metrics_rollup.record_batch('ingest_test', ARRAY['c1', 'c2'], ARRAY[2, 3], ARRAY[false, false]);
 SELECT metrics_rollup.record_batch('ingest_test', '{}', '{}', '{}');
 SELECT metrics_rollup.flush() BETWEEN 0 AND 8 AS flushed;
+ALTER SYSTEM RESET metrics_rollup.rollup_retention_days;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
 -- every event committed, exactly
 SELECT count(*) FROM metrics_rollup.raw_metrics WHERE kind = 'a' || repeat('z', 62);
 SELECT entity_id, entity_name, response_time, success, error_message,

@@ -5,22 +5,45 @@
 SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS metrics_rollup; RESET client_min_messages;
 SET search_path = public;
 
--- Only trigger functions may be SECURITY DEFINER, each with a pinned search_path.
+-- SECURITY DEFINER: the trigger functions, the reading functions that call
+-- internals (aggregate, timeseries) and stats_reset(); each with a pinned
+-- search_path.  run_rollup() and run_cleanup() run as the caller (users'
+-- triggers on raw_metrics keep the caller's rights and path).
 SELECT p.oid::regprocedure AS security_definer, p.prorettype::regtype, p.proconfig
   FROM pg_proc p
  WHERE p.pronamespace = 'metrics_rollup'::regnamespace AND p.prosecdef
  ORDER BY p.oid::regprocedure::text COLLATE "C";
-SELECT count(*) AS definer_not_trigger_or_unpinned
+SELECT count(*) AS definer_unpinned
   FROM pg_proc p
  WHERE p.pronamespace = 'metrics_rollup'::regnamespace AND p.prosecdef
-   AND (p.prorettype <> 'trigger'::regtype
-        OR p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']);
+   AND NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig);
 
 -- No other function carries settings (the workers pin search_path in C).
 SELECT p.oid::regprocedure AS pinned_search_path, p.proconfig
   FROM pg_proc p
  WHERE p.pronamespace = 'metrics_rollup'::regnamespace AND NOT p.prosecdef
    AND p.proconfig IS NOT NULL
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
+
+-- What pg_read_all_stats (so pg_monitor) is granted: reading only.
+SELECT c.relname AS read_all_stats_may_select
+  FROM pg_class c
+ WHERE c.relnamespace = 'metrics_rollup'::regnamespace
+   AND has_table_privilege('pg_read_all_stats', c.oid, 'SELECT')
+ ORDER BY 1;
+SELECT count(*) AS read_all_stats_may_write
+  FROM pg_class c
+ WHERE c.relnamespace = 'metrics_rollup'::regnamespace
+   AND c.relkind IN ('r', 'v', 'S', 'p', 'm')
+   AND (has_table_privilege('pg_read_all_stats', c.oid, 'INSERT')
+        OR has_table_privilege('pg_read_all_stats', c.oid, 'UPDATE')
+        OR has_table_privilege('pg_read_all_stats', c.oid, 'DELETE')
+        OR has_table_privilege('pg_read_all_stats', c.oid, 'TRUNCATE'));
+SELECT p.oid::regprocedure AS read_all_stats_may_execute
+  FROM pg_proc p
+ WHERE p.pronamespace = 'metrics_rollup'::regnamespace
+   AND has_function_privilege('pg_read_all_stats', p.oid, 'EXECUTE')
+   AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
  ORDER BY p.oid::regprocedure::text COLLATE "C";
 
 -- What PUBLIC may execute: the sketch functions and aggregates only.
@@ -45,10 +68,12 @@ SELECT c.relname, c.relkind
         OR has_table_privilege('public', c.oid, 'DELETE'))
  ORDER BY 1;
 
--- The roles of the README.
+-- The roles of the README: each gets grants on public objects only.
 CREATE ROLE regress_mr_nobody;
 CREATE ROLE regress_mr_writer;
 CREATE ROLE regress_mr_reader;
+CREATE ROLE regress_mr_monitor;
+CREATE ROLE regress_mr_grafana;
 CREATE ROLE regress_mr_admin;
 GRANT CREATE ON SCHEMA public TO regress_mr_writer;
 -- writer
@@ -57,23 +82,23 @@ GRANT EXECUTE ON FUNCTION
     metrics_rollup.record_batch(text, text[], double precision[], boolean[], text[], text[], timestamptz[])
   TO regress_mr_writer;
 GRANT INSERT ON metrics_rollup.raw_metrics TO regress_mr_writer;
--- reader (a view's functions need EXECUTE too: stats calls ingest_stats(),
--- job_stats() and live_info(); aggregate() reads rollup_dirty through
--- query_pieces())
-GRANT SELECT ON ALL TABLES IN SCHEMA metrics_rollup TO regress_mr_reader;
+-- reader: pg_read_all_stats and nothing else; monitor: pg_monitor
+GRANT pg_read_all_stats TO regress_mr_reader;
+GRANT pg_monitor TO regress_mr_monitor;
+-- grafana: what test/grafana/README.md tells to grant
 GRANT EXECUTE ON FUNCTION
-    metrics_rollup.ingest_stats(), metrics_rollup.job_stats(), metrics_rollup.live_entities(),
-    metrics_rollup.live_info(), metrics_rollup.classify(text, double precision),
     metrics_rollup.aggregate(text, text, timestamptz, timestamptz),
-    metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval),
-    metrics_rollup.query_aggregate(text, text, timestamptz, timestamptz),
-    metrics_rollup.query_pieces(text, text, boolean, timestamptz, timestamptz),
-    metrics_rollup.query_sketch_merge(metrics_rollup.sketch),
-    metrics_rollup.rollup_agg(double precision, boolean, timestamptz, text)
-  TO regress_mr_reader;
--- admin
+    metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval)
+  TO regress_mr_grafana;
+GRANT SELECT ON metrics_rollup.hourly_metrics, metrics_rollup.raw_metrics TO regress_mr_grafana;
+-- admin: run_rollup() and run_cleanup() run as the caller (users' triggers
+-- on raw_metrics keep the caller's rights and path), so running the jobs by
+-- hand takes the privileges of everything they touch, as before 1.2
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA metrics_rollup TO regress_mr_admin;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA metrics_rollup TO regress_mr_admin;
+-- operator: EXECUTE on stats_reset() alone resets the counters
+CREATE ROLE regress_mr_operator;
+GRANT EXECUTE ON FUNCTION metrics_rollup.stats_reset() TO regress_mr_operator;
 
 -- A role without grants: sketches yes, metrics no.
 SET ROLE regress_mr_nobody;
@@ -109,6 +134,12 @@ SELECT count(*) FROM metrics_rollup.classify();
 SELECT * FROM metrics_rollup.run_rollup();
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM metrics_rollup.run_cleanup();
+\echo :LAST_ERROR_SQLSTATE
+SELECT metrics_rollup.stats_reset();
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.job_history;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.aggregate('tool');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
@@ -165,6 +196,17 @@ SELECT count(*) > 0 AS reader_sees_config FROM metrics_rollup.config;
 SELECT total_count FROM metrics_rollup.aggregate('tool', 'sec-writer');
 SELECT sum(total_count) AS reader_timeseries_total
   FROM metrics_rollup.timeseries('tool', 'sec-writer', now() - interval '2 days', now() + interval '1 hour');
+SELECT count(*) > 0 AS reader_sees_job_history FROM metrics_rollup.job_history;
+SELECT count(*) >= 0 AS reader_sees_daily FROM metrics_rollup.daily_metrics;
+SELECT count(*) >= 0 AS reader_sees_rejected FROM metrics_rollup.rejected_events;
+SELECT worker_starts >= 1 AS reader_sees_job_stats FROM metrics_rollup.job_stats();
+SELECT stats_reset IS NOT NULL AS reader_sees_stats_reset FROM metrics_rollup.stats;
+SELECT metrics_rollup.stats_reset();
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM metrics_rollup.run_rollup();
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM metrics_rollup.raw_metrics;
+\echo :LAST_ERROR_SQLSTATE
 INSERT INTO metrics_rollup.raw_metrics VALUES ('tool', 'sec-reader', NULL, now(), 0.1, true, NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT metrics_rollup.record('tool', 'sec-reader', 0.1, true);
@@ -172,6 +214,42 @@ SELECT metrics_rollup.record('tool', 'sec-reader', 0.1, true);
 SELECT metrics_rollup.flush();
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+
+-- pg_monitor reads as pg_read_all_stats does.
+SET ROLE regress_mr_monitor;
+SELECT total_count AS monitor_aggregate FROM metrics_rollup.aggregate('tool', 'sec-writer');
+SELECT sum(total_count) AS monitor_timeseries_total
+  FROM metrics_rollup.timeseries('tool', 'sec-writer', now() - interval '2 days', now() + interval '1 hour');
+SELECT events_buffered > 0 AS monitor_sees_stats FROM metrics_rollup.stats;
+SELECT count(*) > 0 AS monitor_sees_live FROM metrics_rollup.live_stats;
+SELECT count(*) > 0 AS monitor_sees_config, bool_or(requires_restart) AS some_restart_only
+  FROM metrics_rollup.config;
+RESET ROLE;
+
+-- The Grafana README's grants: every query of the dashboard's kind.
+SET ROLE regress_mr_grafana;
+SELECT total_count AS grafana_aggregate FROM metrics_rollup.aggregate('tool', 'sec-writer');
+SELECT sum(total_count) AS grafana_timeseries_total
+  FROM metrics_rollup.timeseries('tool', NULL, now() - interval '2 days', now() + interval '1 hour');
+SELECT count(*) > 0 AS grafana_kinds FROM (
+  SELECT kind FROM metrics_rollup.hourly_metrics
+  UNION SELECT kind FROM metrics_rollup.raw_metrics) k;
+SELECT count(*) FROM metrics_rollup.stats;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM metrics_rollup.rollup_dirty;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- stats_reset() by the operator zeroes the counters, keeps the states.
+SET ROLE regress_mr_operator;
+SELECT metrics_rollup.stats_reset();
+RESET ROLE;
+SELECT events_buffered = 0 AS buffered_zeroed, flush_count <= 1 AS flushes_zeroed,
+       rollup_runs = 0 AS rollup_runs_zeroed, events_dead_lettered = 0 AS dead_letters_zeroed,
+       stats_reset > now() - interval '1 minute' AS reset_time_set,
+       buffer_capacity_bytes > 0 AS capacity_kept
+  FROM metrics_rollup.stats;
+SELECT rollup_runs = 0 AND cleanup_failed_runs = 0 AS job_stats_zeroed FROM metrics_rollup.job_stats();
 
 -- An admin may delete raw rows; the archive trigger keeps them counted.
 SET ROLE regress_mr_admin;
@@ -192,8 +270,10 @@ RESET search_path;
 DROP SCHEMA regress_mr_evil CASCADE;
 
 REVOKE CREATE ON SCHEMA public FROM regress_mr_writer;
-DROP OWNED BY regress_mr_nobody, regress_mr_writer, regress_mr_reader, regress_mr_admin;
-DROP ROLE regress_mr_nobody, regress_mr_writer, regress_mr_reader, regress_mr_admin;
+DROP OWNED BY regress_mr_nobody, regress_mr_writer, regress_mr_reader, regress_mr_monitor,
+    regress_mr_grafana, regress_mr_admin, regress_mr_operator;
+DROP ROLE regress_mr_nobody, regress_mr_writer, regress_mr_reader, regress_mr_monitor,
+    regress_mr_grafana, regress_mr_admin, regress_mr_operator;
 
 -------------------------------------------------------------------------------
 -- Corrupt sketches.  sql/sketch.sql covers malformed text and byte-level

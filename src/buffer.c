@@ -300,7 +300,13 @@ partition_append(int i, const BufferEvent *events, int n)
 
 	LWLockAcquire(part->lock, LW_EXCLUSIVE);
 	end = plan_end(part->head, events, n);
-	if (end - part->tail > cap)
+	/*
+	 * A backend being terminated (a fast shutdown signals every backend and
+	 * the worker at once) appends nothing: its events could land after the
+	 * worker's final flush and be lost.  record() then applies the overflow
+	 * policy, whose INSERT or wait ends in the termination's FATAL.
+	 */
+	if (ProcDiePending || end - part->tail > cap)
 	{
 		LWLockRelease(part->lock);
 		return false;
@@ -340,15 +346,29 @@ buffer_append(const BufferEvent *events, int n)
 	return false;
 }
 
-/* false when the events exceed a whole ring: waiting for room is futile. */
+/*
+ * false when waiting for room is futile: the events cannot fit in an empty
+ * ring.  A record never straddles the ring's end, so an empty ring whose
+ * head sits anywhere may need a wrap marker of up to one record less 8
+ * bytes: the batch fits for sure only when its bytes plus its largest
+ * record (less 8) fit in a ring.  (Comparing the bytes alone, a batch
+ * nearly a ring large waited overflow_wait in vain whenever the drained
+ * ring's head was not near the ring's start.)
+ */
 bool
 buffer_batch_can_ever_fit(const BufferEvent *events, int n)
 {
 	uint64		total = 0;
+	uint32		largest = 0;
 
 	for (int k = 0; k < n; k++)
-		total += record_size(&events[k]);
-	return total <= shared->capacity;
+	{
+		uint32		size = record_size(&events[k]);
+
+		total += size;
+		largest = Max(largest, size);
+	}
+	return total + largest - Min(largest, 8) <= shared->capacity;
 }
 
 void

@@ -32,6 +32,7 @@ static const char *const catalog_rel_names[CATALOG_REL_COUNT] = {
 	[CATALOG_JOB_RUNS] = "job_runs",
 	[CATALOG_ROLLUP_DIRTY] = "rollup_dirty",
 	[CATALOG_DAILY_QUEUE] = "daily_queue",
+	[CATALOG_ROLLUP_FAILURES] = "rollup_failures",
 };
 
 const Oid	catalog_raw_types[CATALOG_RAW_NCOLUMNS] = {
@@ -89,6 +90,13 @@ bool
 catalog_schema_1_1(void)
 {
 	return OidIsValid(catalog_relid(CATALOG_DAILY_QUEUE));
+}
+
+/* rollup_failures comes with 1.2's append-only dirty marks. */
+bool
+catalog_schema_1_2(void)
+{
+	return OidIsValid(catalog_relid(CATALOG_ROLLUP_FAILURES));
 }
 
 /* The column name list of CATALOG_RAW_COLUMNS, for BeginCopyFrom. */

@@ -20,6 +20,7 @@ typedef enum CatalogRel
 	CATALOG_JOB_RUNS,
 	CATALOG_ROLLUP_DIRTY,
 	CATALOG_DAILY_QUEUE,
+	CATALOG_ROLLUP_FAILURES,
 	CATALOG_REL_COUNT
 } CatalogRel;
 
@@ -42,6 +43,12 @@ extern bool catalog_extension_ready(void);
  * serves until ALTER EXTENSION UPDATE)?  Inside a transaction.
  */
 extern bool catalog_schema_1_1(void);
+
+/*
+ * Are the 1.2 objects installed (append-only dirty marks, rollup_failures)?
+ * Inside a transaction.
+ */
+extern bool catalog_schema_1_2(void);
 extern List *catalog_raw_column_names(void);
 extern void catalog_raw_datums(const BufferEvent *ev, Datum *values, char *nulls);
 extern void catalog_spi_check(int rc, int expected, const char *what);

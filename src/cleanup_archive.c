@@ -24,7 +24,12 @@
  *
  * The flag: set only here, around that one SPI call, for the trigger depth
  * of that statement's own triggers (a DELETE nested in a user's trigger
- * still archives), cleared by PG_FINALLY and by transaction callbacks.  No
+ * still archives), cleared by PG_FINALLY and by transaction callbacks.  A
+ * subtransaction that aborts inside the statement (a user's trigger with a
+ * PL/pgSQL EXCEPTION block) must not clear it: the statement goes on, and
+ * its archive trigger would then aggregate the deleted rows a second time.
+ * So the flag remembers the subtransaction that set it, and only the abort
+ * of that one (or of the whole transaction) clears it.  No
  * GUC or SQL function can set it: a user can never delete without archiving.
  *
  * A 1.0 installation (its trigger does not ask) never takes this path.
@@ -56,6 +61,8 @@
  * while it runs; -1 at all other times.
  */
 static int	cleanup_archive_depth = -1;
+/* the subtransaction that set cleanup_archive_depth */
+static SubTransactionId cleanup_archive_subid = InvalidSubTransactionId;
 static bool cleanup_archive_callbacks = false;
 
 PG_FUNCTION_INFO_V1(cleanup_archive_suppressed_sql);
@@ -117,7 +124,8 @@ static void
 cleanup_archive_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								 SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
+	/* a nested subtransaction's abort leaves the statement running */
+	if (event == SUBXACT_EVENT_ABORT_SUB && mySubid == cleanup_archive_subid)
 		cleanup_archive_depth = -1;
 }
 
@@ -159,6 +167,7 @@ cleanup_archive_execute(Oid *argtypes, Datum *args)
 	}
 	/* the statement's own triggers run one level deeper than we are */
 	cleanup_archive_depth = cleanup_archive_trigger_depth() + 1;
+	cleanup_archive_subid = GetCurrentSubTransactionId();
 	PG_TRY();
 	{
 		rc = SPI_execute_with_args(cleanup_archive_sql, 4, argtypes, args,

@@ -24,6 +24,12 @@
  * wait, so none can change a day between its read and its marker.  SHARE
  * does not block the flush (raw_metrics and rollup_dirty only).
  *
+ * A failing day.  From 1.2 on each day is built in a subtransaction; a
+ * data error (job_is_data_error) rolls back that day only, records it in
+ * rollup_failures (level 'day', entity_id '') and leaves it queued: the
+ * daily rows of the day stay absent, so queries read its hourly rows, and
+ * every run tries it again after the days that did not fail.
+ *
  * Versions: a 1.0 installation running this library has no daily tables;
  * daily_build() then does nothing (catalog_schema_1_1(), checked at every call:
  * two catalog lookups).
@@ -40,6 +46,7 @@
 #include "catalog.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/elog.h"
 #include "utils/timestamp.h"
 
 #include "daily.h"
@@ -57,6 +64,35 @@ static const char *const daily_ready_sql =
 "                    WHERE h.kind = q.kind AND h.hour_start >= q.day_start"
 "                      AND h.hour_start < q.day_start + interval '24 hours')"
 " ORDER BY q.day_start, q.kind LIMIT $1";
+
+/* The same from 1.2 on: days that failed before come after the others. */
+static const char *const daily_ready_1_2_sql =
+"SELECT q.kind, q.day_start FROM metrics_rollup.daily_queue q"
+" WHERE q.day_start + interval '24 hours' <= pg_catalog.now()"
+"   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
+"                    WHERE d.hour_start >= q.day_start"
+"                      AND d.hour_start < q.day_start + interval '24 hours'"
+"                      AND d.kind = q.kind)"
+"   AND NOT EXISTS (SELECT FROM metrics_rollup.daily_holes h"
+"                    WHERE h.kind = q.kind AND h.hour_start >= q.day_start"
+"                      AND h.hour_start < q.day_start + interval '24 hours')"
+" ORDER BY EXISTS (SELECT FROM metrics_rollup.rollup_failures f"
+"                   WHERE f.level = 'day' AND f.kind = q.kind AND f.entity_id = ''"
+"                     AND f.period_start = q.day_start),"
+"          q.day_start, q.kind LIMIT $1";
+
+/* $1 kind, $2 day_start, $3 SQLSTATE, $4 message */
+static const char *const daily_failure_sql =
+"INSERT INTO metrics_rollup.rollup_failures AS f"
+"       (level, kind, entity_id, period_start, error_sqlstate, error_message)"
+" VALUES ('day', $1, '', $2, $3, $4)"
+" ON CONFLICT (level, kind, entity_id, period_start) DO UPDATE SET"
+"       failures = f.failures + 1, last_failed_at = excluded.last_failed_at,"
+"       error_sqlstate = excluded.error_sqlstate, error_message = excluded.error_message";
+
+static const char *const daily_failure_clear_sql =
+"DELETE FROM metrics_rollup.rollup_failures"
+" WHERE level = 'day' AND kind = $1 AND entity_id = '' AND period_start = $2";
 
 static const char *const daily_lock_sql =
 "LOCK TABLE metrics_rollup.hourly_metrics IN SHARE MODE";
@@ -162,18 +198,92 @@ daily_build_day(Datum kind, Datum day, DailyTotals *totals)
 	totals->rows += entities;
 }
 
+/* One (kind, day) for job_try_isolated. */
+typedef struct DailyUnit
+{
+	Datum		kind;
+	Datum		day;
+	DailyTotals *totals;
+} DailyUnit;
+
+static void
+daily_build_unit(void *arg)
+{
+	DailyUnit  *unit = (DailyUnit *) arg;
+
+	daily_build_day(unit->kind, unit->day, unit->totals);
+}
+
+/* A day failed with a data error: its row in rollup_failures, a WARNING. */
+static void
+daily_set_aside(const DailyUnit *unit, const ErrorData *edata)
+{
+	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		args[4];
+
+	args[0] = unit->kind;
+	args[1] = unit->day;
+	args[2] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+	args[3] = CStringGetTextDatum(edata->message ? edata->message : "");
+	catalog_spi_check(SPI_execute_with_args(daily_failure_sql, 4, types, args,
+										  NULL, false, 0),
+					SPI_OK_INSERT, "recording a failed day");
+	if (unit->totals->days_failed++ == 0)
+	{
+		unit->totals->failure_sqlstate = edata->sqlerrcode;
+		strlcpy(unit->totals->failure_message,
+				edata->message ? edata->message : "",
+				sizeof(unit->totals->failure_message));
+	}
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("metrics_rollup could not build the daily rows of kind \"%s\", day %s: %s",
+					TextDatumGetCString(unit->kind),
+					timestamptz_to_str(DatumGetTimestampTz(unit->day)),
+					edata->message ? edata->message : ""),
+			 errdetail("The day stays queued and is tried again by every rollup; the other days went on."),
+			 errhint("See metrics_rollup.rollup_failures.")));
+}
+
+/* Build one day, in a subtransaction from 1.2 on (see the file header). */
+static void
+daily_build_isolated(Datum kind, Datum day, DailyTotals *totals, bool isolate)
+{
+	DailyUnit	unit = {kind, day, totals};
+	DailyTotals before = *totals;
+	ErrorData  *edata;
+
+	if (!isolate)
+	{
+		daily_build_day(kind, day, totals);
+		return;
+	}
+	edata = job_try_isolated(daily_build_unit, &unit);
+	if (edata == NULL)
+	{
+		daily_exec(daily_failure_clear_sql, kind, day, SPI_OK_DELETE,
+				   "clearing a failed day");
+		return;
+	}
+	totals->days = before.days;
+	totals->rows = before.rows;
+	daily_set_aside(&unit, edata);
+	FreeErrorData(edata);
+}
+
 /*
  * The ready (kind, day)s, at most max_days (all when <= 0); leaves them in
  * SPI_tuptable.
  */
 static uint64
-daily_ready(int max_days)
+daily_ready(int max_days, bool v1_2)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum((int64) max_days)};
 	char		nulls[1] = {max_days > 0 ? ' ' : 'n'};
 
-	catalog_spi_check(SPI_execute_with_args(daily_ready_sql, 1, types, args, nulls,
+	catalog_spi_check(SPI_execute_with_args(v1_2 ? daily_ready_1_2_sql : daily_ready_sql,
+										  1, types, args, nulls,
 										  false, 0),
 					SPI_OK_SELECT, "listing ready days");
 	return SPI_processed;
@@ -184,11 +294,13 @@ daily_build(int max_days, DailyTotals *totals)
 {
 	SPITupleTable *ready;
 	uint64		count;
+	bool		v1_2;
 
 	if (!catalog_schema_1_1())
 		return 0;
+	v1_2 = catalog_schema_1_2();
 	/* the common case, nothing ready, takes no lock */
-	if (daily_ready(1) == 0)
+	if (daily_ready(1, v1_2) == 0)
 	{
 		SPI_freetuptable(SPI_tuptable);
 		return 0;
@@ -198,7 +310,7 @@ daily_build(int max_days, DailyTotals *totals)
 	catalog_spi_check(SPI_execute(daily_lock_sql, false, 0), SPI_OK_UTILITY,
 					"locking hourly_metrics");
 	/* a new snapshot, taken after every writer of hourly rows committed */
-	count = daily_ready(max_days);
+	count = daily_ready(max_days, v1_2);
 	ready = SPI_tuptable;
 	for (uint64 i = 0; i < count; i++)
 	{
@@ -207,7 +319,7 @@ daily_build(int max_days, DailyTotals *totals)
 		Datum		day = SPI_getbinval(ready->vals[i], ready->tupdesc, 2, &isnull);
 
 		CHECK_FOR_INTERRUPTS();
-		daily_build_day(kind, day, totals);
+		daily_build_isolated(kind, day, totals, v1_2);
 	}
 	SPI_freetuptable(ready);
 	return (int) count;

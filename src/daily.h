@@ -13,6 +13,9 @@ typedef struct DailyTotals
 {
 	int32		days;			/* (kind, day)s built */
 	int64		rows;			/* daily rows written */
+	int32		days_failed;	/* (kind, day)s set aside in rollup_failures */
+	int			failure_sqlstate;	/* the first one's error */
+	char		failure_message[256];
 } DailyTotals;
 
 /*
@@ -21,8 +24,11 @@ typedef struct DailyTotals
  * transaction; max_days <= 0 means all of them.  The caller holds the runner
  * lock and has SPI connected.  Takes SHARE on hourly_metrics (until the end
  * of the transaction) only when there is something to build.  Does nothing
- * on a 1.0 installation (no daily tables).  Adds to *totals; returns the
- * number of days built by this call.
+ * on a 1.0 installation (no daily tables).  From 1.2 on every day runs in
+ * a subtransaction: a day that fails with a data error is set aside in
+ * rollup_failures (it stays queued, tried again after the others) and the
+ * other days go on.  Adds to *totals; returns the number of days tried by
+ * this call.
  */
 extern int	daily_build(int max_days, DailyTotals *totals);
 

@@ -8,15 +8,24 @@
  * public contract (README.md, "Settings"): PostgreSQL itself rejects an
  * out-of-range value and names the range in its message.
  *
+ * Also owns guc_restart_only_names[] and the SQL function behind it
+ * (config_restart_only(), read by the config view): which settings are
+ * restart-only even when, loaded late, they had to be defined reloadable.
+ *
  * Must never: hold state other than setting values (and the parsed form
  * of a setting, built by its check hook), or be called for anything but
- * guc_define() from _PG_init and the lookups declared in guc.h.
+ * guc_define() from _PG_init, the config view and the lookups declared in
+ * guc.h.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "guc.h"
@@ -45,6 +54,7 @@ int			mr_retry_interval_ms = 2000;
 int			mr_max_backoff_ms = 30000;
 int			mr_circuit_failure_threshold = 5;
 int			mr_circuit_reset_ms = 60000;
+int			mr_lock_timeout_ms = 5000;
 int			mr_live_window_s = 3600;
 int			mr_max_live_entities = 10000;
 double		mr_hot_fraction = 0.2;
@@ -79,6 +89,20 @@ static SlowThresholds *slow_thresholds = NULL;
 
 static bool guc_slow_thresholds_check(char **newval, void **extra, GucSource source);
 static void guc_slow_thresholds_assign(const char *newval, void *extra);
+
+/*
+ * Every setting defined with restart_only below (a new restart-only
+ * setting is added here too): the config view says requires_restart for
+ * them even when the library was not preloaded.
+ */
+static const char *const guc_restart_only_names[] = {
+	"metrics_rollup.database",
+	"metrics_rollup.buffer_size",
+	"metrics_rollup.max_live_entities",
+	"metrics_rollup.max_poll_entities",
+};
+
+PG_FUNCTION_INFO_V1(guc_config_restart_only);
 
 static const struct config_enum_entry overflow_policy_options[] = {
 	{"wait", OVERFLOW_WAIT, false},
@@ -319,6 +343,16 @@ guc_define(void)
 							 1, 1000,	/* range */
 							 PGC_SIGHUP,
 							 0,		/* flags */
+							 NULL, NULL, NULL);	/* check, assign, show hooks */
+
+	DefineCustomIntVariable("metrics_rollup.lock_timeout",
+							 gettext_noop("Longest wait of the worker's transactions for a lock held by another session (its lock_timeout); the job then fails and is retried."),
+							 NULL,		/* long description */
+							 &mr_lock_timeout_ms,
+							 5000,		/* default */
+							 100, 3600000,	/* range */
+							 PGC_SIGHUP,
+							 GUC_UNIT_MS,		/* flags */
 							 NULL, NULL, NULL);	/* check, assign, show hooks */
 
 	DefineCustomIntVariable("metrics_rollup.circuit_reset",
@@ -571,4 +605,19 @@ guc_slow_threshold_ms(const char *kind, int kind_len)
 				return slow_thresholds->items[i].ms;
 	}
 	return mr_slow_threshold_ms;
+}
+
+/*
+ * config_restart_only() RETURNS text[]: the names of the restart-only
+ * settings (guc_restart_only_names).
+ */
+Datum
+guc_config_restart_only(PG_FUNCTION_ARGS)
+{
+	Datum		names[lengthof(guc_restart_only_names)];
+
+	for (int i = 0; i < (int) lengthof(guc_restart_only_names); i++)
+		names[i] = CStringGetTextDatum(guc_restart_only_names[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(names, lengthof(names), TEXTOID,
+										  -1, false, TYPALIGN_INT));
 }

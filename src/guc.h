@@ -50,6 +50,7 @@ extern int	mr_retry_interval_ms;
 extern int	mr_max_backoff_ms;
 extern int	mr_circuit_failure_threshold;
 extern int	mr_circuit_reset_ms;
+extern int	mr_lock_timeout_ms; /* lock_timeout of the worker's transactions */
 
 /* live stats */
 extern int	mr_live_window_s;

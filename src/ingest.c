@@ -4,9 +4,13 @@
  *	  SQL functions record(), record_batch(), flush() and ingest_stats():
  *	  argument validation and the overflow policy.
  *
- * Owns: the validation rules of an event (the contract's "Events" table),
- * what happens when the buffer is full (metrics_rollup.overflow_policy),
- * and the direct INSERT used by the wait and direct policies.
+ * Owns: the validation rules of an event (the contract's "Events" table,
+ * plus 1.2's door: response_time <= 1e15, recorded_at from 1970 to 9998
+ * and not older than rollup_retention_days, the same rule raw_metrics'
+ * CHECK constraints and insert trigger apply), what happens when the buffer
+ * is full (metrics_rollup.overflow_policy), the direct INSERT used by the
+ * wait and direct policies, and flush()'s refusal to wait for a drain that
+ * the caller's own transaction blocks.
  *
  * Must never: record anything before every argument (every element of a
  * batch) has been validated; lose an event silently (a dropped event is
@@ -30,6 +34,7 @@
 
 #include "access/htup_details.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -37,8 +42,11 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -47,12 +55,20 @@
 #include "guc.h"
 #include "live.h"
 #include "shmem.h"
+#include "statsreset.h"
 
 #define INGEST_MAX_KIND 63
 #define INGEST_MAX_ID 255
 #define INGEST_MAX_NAME 255
+/* The largest response time a sketch holds (s); raw_metrics' CHECK too. */
+#define INGEST_MAX_RESPONSE_TIME 1e15
+/* recorded_at in [1970-01-01, 9999-01-01) UTC, raw_metrics' CHECK too. */
+#define INGEST_MIN_YEAR 1970
+#define INGEST_END_YEAR 9999
 /* flush() tolerates this long without a worker (one may be starting). */
 #define INGEST_WORKER_GRACE_MS 10000
+/* How often flush() looks whether the worker waits for one of our locks. */
+#define INGEST_FLUSH_CHECK_MS 250
 
 PG_FUNCTION_INFO_V1(ingest_record);
 PG_FUNCTION_INFO_V1(ingest_record_batch);
@@ -191,6 +207,12 @@ ingest_set_response_time(BufferEvent *ev, Datum value, bool isnull, int idx)
 				 errmsg("response_time must be finite and not negative, not %g", rt),
 				 INGEST_ELEMENT(idx),
 				 errhint("Pass the response time in seconds, 0 or more.")));
+	if (rt > INGEST_MAX_RESPONSE_TIME)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("response_time must be at most 1e15 seconds, not %g", rt),
+				 INGEST_ELEMENT(idx),
+				 errhint("Pass the response time in seconds; sketches and rollups hold values up to 1e15.")));
 	ev->response_time = rt;
 }
 
@@ -225,6 +247,35 @@ ingest_set_error(BufferEvent *ev, Datum value, bool isnull)
 	ev->error_len = len;
 }
 
+/*
+ * The range of recorded_at: hour and day arithmetic of rollups never
+ * overflows (years 1970..9998, raw_metrics' CHECK constraint), and no
+ * event older than rollup_retention_days: cleanup would delete its rollup
+ * at once, and it would be counted nowhere (raw_metrics' insert trigger
+ * refuses it too).  now is the current time.
+ */
+static void
+ingest_check_recorded_at(TimestampTz ts, TimestampTz now, int idx)
+{
+	TimestampTz lowest = (date2j(INGEST_MIN_YEAR, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+	TimestampTz end = (date2j(INGEST_END_YEAR, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+	TimestampTz oldest = now - (TimestampTz) mr_rollup_retention_days * USECS_PER_DAY;
+
+	if (ts < lowest || ts >= end)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("recorded_at %s is out of range", timestamptz_to_str(ts)),
+				 INGEST_ELEMENT(idx),
+				 errhint("Pass a time from 1970 to 9998 (UTC), or NULL for the current time.")));
+	if (ts < oldest)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+				 errmsg("recorded_at %s is older than metrics_rollup.rollup_retention_days (%d days)",
+						timestamptz_to_str(ts), mr_rollup_retention_days),
+				 INGEST_ELEMENT(idx),
+				 errhint("Rollups older than the retention are deleted, so such an event would be counted nowhere. Record it with a recent time, or raise metrics_rollup.rollup_retention_days.")));
+}
+
 /* recorded_at, or now when NULL and nulls are allowed. */
 static void
 ingest_set_recorded_at(BufferEvent *ev, Datum value, bool isnull,
@@ -250,6 +301,7 @@ ingest_set_recorded_at(BufferEvent *ev, Datum value, bool isnull,
 				 errmsg("recorded_at must be finite"),
 				 INGEST_ELEMENT(idx),
 				 errhint("Pass the time of the call, or NULL for the current time.")));
+	ingest_check_recorded_at(ts, now, idx);
 	ev->recorded_at = ts;
 }
 
@@ -332,9 +384,23 @@ ingest_store(const BufferEvent *events, int n)
 {
 	if (n == 0)
 		return;
+
+	/*
+	 * A cancel or termination already pending is served now, before the
+	 * events are stored: the caller then knows that nothing was recorded.
+	 * Once stored, no interrupt is served inside this call (live_count's
+	 * slow-call LOG line would serve one in errfinish): record() must not
+	 * raise an ERROR for events it kept, or a client retry would count them
+	 * twice.  (A cancel arriving after record() returned can still fail the
+	 * caller's statement; like a lost reply after a commit, no server can
+	 * rule that out for a non-transactional write.)
+	 */
+	CHECK_FOR_INTERRUPTS();
 	if (buffer_append(events, n))
 	{
+		HOLD_INTERRUPTS();
 		live_count(events, n);
+		RESUME_INTERRUPTS();
 		return;
 	}
 
@@ -343,7 +409,9 @@ ingest_store(const BufferEvent *events, int n)
 		case OVERFLOW_WAIT:
 			if (ingest_wait_for_room(events, n))
 			{
+				HOLD_INTERRUPTS();
 				live_count(events, n);
+				RESUME_INTERRUPTS();
 				return;
 			}
 			/* overflow_wait ran out: write directly, lose nothing */
@@ -388,7 +456,7 @@ ingest_record(PG_FUNCTION_ARGS)
 	ingest_set_entity_name(&ev, PG_ARGISNULL(5) ? 0 : PointerGetDatum(PG_GETARG_TEXT_PP(5)),
 						   PG_ARGISNULL(5), 0);
 	ingest_set_recorded_at(&ev, PG_GETARG_DATUM(6), PG_ARGISNULL(6),
-						   PG_ARGISNULL(6) ? GetCurrentTimestamp() : 0, 0);
+						   GetCurrentTimestamp(), 0);
 
 	ingest_store(&ev, 1);
 	PG_RETURN_VOID();
@@ -501,6 +569,86 @@ ingest_record_batch(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Would the drain wait for a lock this transaction holds?  The flush writes
+ * raw_metrics, rollup_dirty (the insert trigger) and rejected_events with
+ * RowExclusiveLock; SHARE and stronger modes conflict with it.  Waiting
+ * for the drain then is a deadlock the deadlock detector cannot see (the
+ * wait is on a condition variable): refuse at once.
+ */
+static void
+ingest_check_holds_drain_lock(void)
+{
+	static const char *const relnames[] = {"raw_metrics", "rollup_dirty",
+	"rejected_events"};
+	static const LOCKMODE modes[] = {ShareLock, ShareRowExclusiveLock,
+	ExclusiveLock, AccessExclusiveLock};
+	Oid			nsp = get_namespace_oid("metrics_rollup", true);
+
+	if (!OidIsValid(nsp))
+		return;
+	for (int r = 0; r < (int) lengthof(relnames); r++)
+	{
+		Oid			relid = get_relname_relid(relnames[r], nsp);
+		LOCKTAG		tag;
+
+		if (!OidIsValid(relid))
+			continue;
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+		for (int m = 0; m < (int) lengthof(modes); m++)
+		{
+#if PG_VERSION_NUM >= 170000
+			bool		held = LockHeldByMe(&tag, modes[m], false);
+#else
+			bool		held = LockHeldByMe(&tag, modes[m]);
+#endif
+
+			if (held)
+				ereport(ERROR,
+						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+						 errmsg("flush() would wait for a lock this transaction holds on metrics_rollup.%s",
+								relnames[r]),
+						 errdetail("The worker writes the buffered events into metrics_rollup.%s, which the %s lock of this transaction blocks until it ends.",
+								   relnames[r], GetLockmodeName(DEFAULT_LOCKMETHOD, modes[m])),
+						 errhint("Call flush() after this transaction commits or rolls back, or outside it.")));
+		}
+	}
+}
+
+/*
+ * Is the worker waiting for a lock that this backend holds?  Then flush()
+ * would wait for ever (see above): the same refusal, found while waiting,
+ * for locks of any object (a user's trigger on raw_metrics, a row lock).
+ */
+static void
+ingest_check_blocks_worker(void)
+{
+	int			pid = buffer_worker_pid();
+	ArrayType  *blockers;
+	Datum	   *pids;
+	bool	   *nulls;
+	int			n;
+
+	if (pid == 0)
+		return;
+	blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
+													  Int32GetDatum(pid)));
+	deconstruct_array(blockers, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+					  &pids, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (!nulls[i] && DatumGetInt32(pids[i]) == MyProcPid)
+		{
+			buffer_cancel_wait();
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("flush() would wait for the metrics_rollup worker, which waits for a lock this transaction holds"),
+					 errdetail("The worker (pid %d) is blocked by this session.", pid),
+					 errhint("Call flush() after this transaction commits or rolls back, or outside it.")));
+		}
+	}
+}
+
+/*
  * flush(): wait until every event buffered before the call is committed;
  * returns how many events were pending then.
  */
@@ -521,6 +669,7 @@ ingest_flush(PG_FUNCTION_ARGS)
 	pending = buffer_flush_targets(heads);
 	if (pending == 0)
 		PG_RETURN_INT64(0);
+	ingest_check_holds_drain_lock();
 
 	buffer_prepare_wait();
 	while (!buffer_reached(heads))
@@ -538,7 +687,10 @@ ingest_flush(PG_FUNCTION_ARGS)
 		}
 		buffer_wake_worker();
 		/* sleeping on the condition variable checks for interrupts */
-		buffer_wait(1000);
+		buffer_wait(INGEST_FLUSH_CHECK_MS);
+		/* never wait for a worker that waits for us */
+		if (!buffer_reached(heads))
+			ingest_check_blocks_worker();
 	}
 	buffer_cancel_wait();
 	PG_RETURN_INT64((int64) pending);
@@ -559,6 +711,8 @@ ingest_stats(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	buffer_get_stats(&s);
+	/* counters since the last stats_reset() */
+	statsreset_subtract(&s);
 
 	values[i++] = Int64GetDatum((int64) s.capacity_bytes);
 	values[i++] = Int64GetDatum((int64) s.used_bytes);

@@ -5,7 +5,9 @@
  *	  in, and the lock that keeps rollup and cleanup runs apart.
  *
  * Owns: job_xact_begin/job_xact_commit (worker_spi's sequence, each step
- * commented) and job_runner_lock.
+ * commented), job_apply_lock_timeout, job_runner_lock, and
+ * job_try_isolated (one unit in a subtransaction, so a data error sets
+ * aside that unit only).
  *
  * Must never: hold job logic, or be called inside a transaction
  * (job_xact_begin) or outside one (the others).
@@ -20,9 +22,13 @@
 #include "pgstat.h"
 #include "utils/backend_status.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
+#include "guc.h"
 #include "job_xact.h"
 
 /*
@@ -57,6 +63,62 @@ job_xact_commit(void)
 	CommitTransactionCommand();
 	/* table statistics of this unit, for autovacuum */
 	pgstat_report_stat(false);
+}
+
+void
+job_apply_lock_timeout(void)
+{
+	char		value[32];
+
+	snprintf(value, sizeof(value), "%d", mr_lock_timeout_ms);
+	/* PGC_S_OVERRIDE: no database or role setting may lift the bound */
+	SetConfigOption("lock_timeout", value, PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+bool
+job_is_data_error(int sqlerrcode)
+{
+	int			category = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return category == ERRCODE_DATA_EXCEPTION ||
+		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		sqlerrcode == ERRCODE_RAISE_EXCEPTION ||
+		sqlerrcode == ERRCODE_DATA_CORRUPTED;
+}
+
+ErrorData *
+job_try_isolated(JobTryFn fn, void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	/* run in the caller's context (SPI's), not the subtransaction's */
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		/* leave the error context before copying the error out of it */
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		/* undoes the unit; the outer transaction stays usable */
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_END_TRY();
+
+	if (edata != NULL && !job_is_data_error(edata->sqlerrcode))
+		ReThrowError(edata);
+	return edata;
 }
 
 void

@@ -32,9 +32,10 @@
  *
  * Shared memory and locking: JobShared is written only by the worker and
  * read by job_stats().  lock (one LWLock, tranche "metrics_rollup job
- * state") guards jobs[], worker_starts, worker_running and last_exit:
- * the worker takes it exclusively to publish, readers shared.  The count
- * of dead-lettered events is an atomic.
+ * state") guards jobs[], worker_starts, worker_running, last_exit and
+ * worker_state: the worker takes it exclusively to publish (and
+ * stats_reset() to zero the counters), readers shared.  The count of
+ * dead-lettered events is an atomic.
  *
  * Must never: run SQL or start transactions (worker.c does), decide what
  * a job does.
@@ -86,6 +87,7 @@ typedef struct JobShared
 	uint64		worker_starts;	/* worker_main calls since server start */
 	bool		worker_running; /* set at start, cleared at a clean exit */
 	char		last_exit[128]; /* why the previous worker ended; "" none */
+	char		worker_state[128];	/* what the worker does now; "" none */
 	pg_atomic_uint64 events_dead_lettered;
 } JobShared;
 
@@ -411,6 +413,34 @@ jobstate_worker_exiting(const char *reason)
 	LWLockRelease(jobshared->lock);
 }
 
+/* What the worker is doing, for stats.worker_state ("" clears it). */
+void
+jobstate_set_worker_state(const char *state)
+{
+	LWLockAcquire(jobshared->lock, LW_EXCLUSIVE);
+	strlcpy(jobshared->worker_state, state, sizeof(jobshared->worker_state));
+	LWLockRelease(jobshared->lock);
+}
+
+/*
+ * stats_reset(): the counters (tries and failed tries per job, dead
+ * letters) start again from zero; states (circuits, consecutive failures,
+ * schedules, last runs) stay, and so does worker_starts: "more than one
+ * start means the worker restarted" must hold whenever stats are reset.
+ */
+void
+jobstate_reset_counters(void)
+{
+	LWLockAcquire(jobshared->lock, LW_EXCLUSIVE);
+	for (int k = 0; k < JOB_COUNT; k++)
+	{
+		jobshared->jobs[k].runs = 0;
+		jobshared->jobs[k].failures = 0;
+	}
+	LWLockRelease(jobshared->lock);
+	pg_atomic_write_u64(&jobshared->events_dead_lettered, 0);
+}
+
 void
 jobstate_count_dead_lettered(uint64 n)
 {
@@ -450,13 +480,14 @@ jobstate_put_job(const JobShown *s, Datum *values, bool *nulls, int *i)
 }
 
 #define JOBSTATE_JOB_COLS 11
-#define JOBSTATE_COLS (JOB_COUNT * JOBSTATE_JOB_COLS + 3)
+#define JOBSTATE_COLS (JOB_COUNT * JOBSTATE_JOB_COLS + 4)
 
 /*
  * job_stats(): one row; per job (flush, rollup, cleanup) circuit,
- * consecutive_failures, next_try_at, next_run_at, last_start,
- * last_duration, last_rows, last_status, last_error, runs, failures;
- * then events_dead_lettered, worker_starts, worker_last_exit.
+ * consecutive_failures, next_retry_at, next_run_at, last_started_at,
+ * last_duration, last_rows, last_status, last_error, runs, failed_runs;
+ * then events_dead_lettered, worker_starts, worker_last_exit,
+ * worker_state.
  */
 Datum
 jobstate_stats(PG_FUNCTION_ARGS)
@@ -465,6 +496,7 @@ jobstate_stats(PG_FUNCTION_ARGS)
 	JobShown	jobs[JOB_COUNT];
 	uint64		starts;
 	char		last_exit[sizeof(jobshared->last_exit)];
+	char		state[sizeof(jobshared->worker_state)];
 	Datum		values[JOBSTATE_COLS];
 	bool		nulls[JOBSTATE_COLS] = {0};
 	int			i = 0;
@@ -477,6 +509,7 @@ jobstate_stats(PG_FUNCTION_ARGS)
 	memcpy(jobs, jobshared->jobs, sizeof(jobs));
 	starts = jobshared->worker_starts;
 	memcpy(last_exit, jobshared->last_exit, sizeof(last_exit));
+	memcpy(state, jobshared->worker_state, sizeof(state));
 	LWLockRelease(jobshared->lock);
 
 	for (int k = 0; k < JOB_COUNT; k++)
@@ -485,6 +518,8 @@ jobstate_stats(PG_FUNCTION_ARGS)
 	values[i++] = Int64GetDatum((int64) starts);
 	nulls[i] = last_exit[0] == '\0';
 	values[i++] = CStringGetTextDatum(last_exit);
+	nulls[i] = state[0] == '\0';
+	values[i++] = CStringGetTextDatum(state);
 	Assert(i == JOBSTATE_COLS);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -99,5 +99,9 @@ extern void jobstate_publish_schedule(const JobControl *jc);
 extern void jobstate_worker_started(void);
 extern void jobstate_worker_exiting(const char *reason);
 extern void jobstate_count_dead_lettered(uint64 n);
+extern void jobstate_set_worker_state(const char *state);
+
+/* stats_reset() (statsreset.c) */
+extern void jobstate_reset_counters(void);
 
 #endif							/* METRICS_ROLLUP_JOBSTATE_H */

@@ -58,8 +58,9 @@
  * written says "(N more slow calls suppressed)".
  *
  * XXX: eviction scans seen[] (8 bytes per entry, about 80 kB at the
- * default size) under the exclusive lock; cheap enough for an event that
- * only happens when more entities than max_live_entities are active.
+ * default size) under the exclusive lock; one scan finds the next
+ * LIVE_VICTIMS victims, so a batch of many new entities pays one scan per
+ * 64 of them rather than one each.
  *
  *-------------------------------------------------------------------------
  */
@@ -131,6 +132,9 @@ typedef struct LiveEntry
 	LiveWindow	window;
 } LiveEntry;
 
+/* Eviction candidates kept per scan of seen[] (see live_evict). */
+#define LIVE_VICTIMS 64
+
 typedef struct LiveShared
 {
 	LWLock	   *lock;
@@ -145,6 +149,11 @@ typedef struct LiveShared
 	int64		slow_second;	/* wall clock second of slow_lines */
 	int			slow_lines;		/* lines written in slow_second */
 	uint64		slow_suppressed;	/* not written since the last line */
+	/* eviction candidates, oldest first (lock held exclusively) */
+	int			nvictims;
+	int			next_victim;	/* next candidate to try */
+	int32		victims[LIVE_VICTIMS];
+	TimestampTz victim_seen[LIVE_VICTIMS];	/* their seen[] when found */
 	/* then int32 buckets[nbuckets], TimestampTz seen[max], LiveEntry[max] */
 } LiveShared;
 
@@ -224,6 +233,7 @@ live_shmem_init(void *shmem, bool found)
 	sh->nbuckets = live_nbuckets();
 	sh->nused = 0;
 	pg_atomic_init_u64(&sh->evictions, 0);
+	sh->nvictims = sh->next_victim = 0;
 	pg_atomic_init_u64(&sh->slow_logged, 0);
 	pg_atomic_init_u64(&sh->slow_suppressed_total, 0);
 	SpinLockInit(&sh->slow_mutex);
@@ -295,21 +305,114 @@ live_unlink(int32 i)
 	live->nused--;
 }
 
+/*
+ * Victims found per eviction scan.  One scan of seen[] yields the
+ * LIVE_VICTIMS least recently seen entries, oldest first; the next
+ * evictions take them in that order while each is unchanged (same last
+ * seen: entries only ever get younger, and a new entry is younger than
+ * all), so a batch of many new entities pays one scan per LIVE_VICTIMS of
+ * them instead of one each, and evicts exactly what one-by-one scans would.
+ */
+
+/* Is entry a less recently seen than entry b (ties: lower index)? */
+static inline bool
+live_older(int32 a, int32 b)
+{
+	TimestampTz seen_a = live_seen[a];
+	TimestampTz seen_b = live_seen[b];
+
+	if (seen_a != seen_b)
+		return seen_a < seen_b;
+	return a < b;
+}
+
+/* Sift the heap (youngest of the kept victims on top) down from i. */
+static void
+live_victims_sift(int32 *heap, int n, int i)
+{
+	for (;;)
+	{
+		int			top = i;
+		int			l = 2 * i + 1;
+		int			r = l + 1;
+		int32		tmp;
+
+		if (l < n && live_older(heap[top], heap[l]))
+			top = l;
+		if (r < n && live_older(heap[top], heap[r]))
+			top = r;
+		if (top == i)
+			return;
+		tmp = heap[i];
+		heap[i] = heap[top];
+		heap[top] = tmp;
+		i = top;
+	}
+}
+
+/* One scan: the LIVE_VICTIMS oldest entries into live->victims, oldest first. */
+static void
+live_find_victims(void)
+{
+	int32	   *heap = live->victims;
+	int			n = 0;
+
+	for (int32 i = 0; i < live->max_entries; i++)
+	{
+		if (!live_entries[i].in_use)
+			continue;
+		if (n < LIVE_VICTIMS)
+		{
+			heap[n++] = i;
+			if (n == LIVE_VICTIMS)
+				for (int k = n / 2 - 1; k >= 0; k--)
+					live_victims_sift(heap, n, k);
+		}
+		else if (live_older(i, heap[0]))
+		{
+			heap[0] = i;
+			live_victims_sift(heap, n, 0);
+		}
+	}
+	if (n < LIVE_VICTIMS)
+		for (int k = n / 2 - 1; k >= 0; k--)
+			live_victims_sift(heap, n, k);
+	/* heap sort: the youngest goes last, so the array ends oldest first */
+	for (int m = n - 1; m > 0; m--)
+	{
+		int32		tmp = heap[0];
+
+		heap[0] = heap[m];
+		heap[m] = tmp;
+		live_victims_sift(heap, m, 0);
+	}
+	for (int k = 0; k < n; k++)
+		live->victim_seen[k] = live_seen[heap[k]];
+	live->nvictims = n;
+	live->next_victim = 0;
+}
+
 /* Evict the least recently seen entry (lowest index among ties). */
 static void
 live_evict(void)
 {
-	int32		victim = -1;
-
-	for (int32 i = 0; i < live->max_entries; i++)
+	for (int pass = 0; pass < 2; pass++)
 	{
-		if (live_entries[i].in_use &&
-			(victim < 0 || live_seen[i] < live_seen[victim]))
-			victim = i;
+		while (live->next_victim < live->nvictims)
+		{
+			int			k = live->next_victim++;
+			int32		i = live->victims[k];
+
+			if (live_entries[i].in_use && live_seen[i] == live->victim_seen[k])
+			{
+				live_unlink(i);
+				pg_atomic_fetch_add_u64(&live->evictions, 1);
+				return;
+			}
+		}
+		live_find_victims();
 	}
-	Assert(victim >= 0);
-	live_unlink(victim);
-	pg_atomic_fetch_add_u64(&live->evictions, 1);
+	elog(ERROR, "metrics_rollup live table is full but has no entry to evict");
 }
 
 /* A new entry for ev's (kind, entity_id); lock held exclusively. */

@@ -18,6 +18,177 @@
 
 -- (hardening section)
 
+-- Dirty marks are append-only.  Every INSERT/COPY into raw_metrics appends
+-- one mark per distinct group of its rows, without ON CONFLICT: no row
+-- locks, so writers never wait for each other (or for a rollup) and never
+-- deadlock.  The rollup deletes exactly the marks its DELETE statement sees
+-- (its snapshot); a writer still in flight commits its rows and its own mark
+-- together, so its group is simply rolled up again by the next run.  Every
+-- reader asks "is there a mark" with EXISTS, which duplicates do not change.
+-- The restore merge trigger (1.0's dump section) is no longer needed: a
+-- restored mark is one more row.
+DROP TRIGGER dump_merge_mark ON metrics_rollup.rollup_dirty;
+DROP FUNCTION metrics_rollup.dump_merge_mark();
+ALTER TABLE metrics_rollup.rollup_dirty DROP CONSTRAINT rollup_dirty_pkey;
+DROP INDEX metrics_rollup.rollup_dirty_hour_idx;
+CREATE INDEX rollup_dirty_group_idx
+    ON metrics_rollup.rollup_dirty (hour_start, kind, entity_id);
+COMMENT ON INDEX metrics_rollup.rollup_dirty_group_idx IS
+  'Serves the rollup''s scan of one hour''s marks and every "is this group (or a kind''s day) dirty" probe.';
+COMMENT ON TABLE metrics_rollup.rollup_dirty IS
+  'Groups (kind, entity_id, UTC hour) whose hourly row must be (re)computed; append-only, a group may have several marks. The rollup deletes exactly the marks it saw.';
+
+-- The input rule of raw_metrics, the same as record()'s: a response time
+-- finite, >= 0 and <= 1e15 s (what a sketch accepts; NaN compares above
+-- every number, so it fails too), and a time whose hour and day arithmetic
+-- never overflows.  NOT VALID first, so that an installation holding older
+-- rows that break the rule still updates: VALIDATE then only warns.
+ALTER TABLE metrics_rollup.raw_metrics
+    ADD CONSTRAINT raw_metrics_response_time_check
+        CHECK (response_time >= 0 AND response_time <= 1e15) NOT VALID,
+    ADD CONSTRAINT raw_metrics_recorded_at_check
+        CHECK (recorded_at >= '1970-01-01 00:00:00+00' AND recorded_at < '9999-01-01 00:00:00+00') NOT VALID;
+COMMENT ON CONSTRAINT raw_metrics_response_time_check ON metrics_rollup.raw_metrics IS
+  'response_time in seconds, finite, 0 to 1e15 (what a sketch can hold); record() applies the same rule.';
+COMMENT ON CONSTRAINT raw_metrics_recorded_at_check ON metrics_rollup.raw_metrics IS
+  'recorded_at from 1970 to 9998 (UTC): hour and day arithmetic of rollups never overflows; record() applies the same rule.';
+DO $validate$
+BEGIN
+    ALTER TABLE metrics_rollup.raw_metrics VALIDATE CONSTRAINT raw_metrics_response_time_check;
+    ALTER TABLE metrics_rollup.raw_metrics VALIDATE CONSTRAINT raw_metrics_recorded_at_check;
+EXCEPTION WHEN check_violation THEN
+    RAISE WARNING 'metrics_rollup.raw_metrics holds rows that break its new input rule'
+        USING DETAIL = 'The constraints stay NOT VALID: new rows are checked, existing ones are not.',
+              HINT = 'Delete or fix the rows with a response_time outside 0..1e15 or a recorded_at outside 1970..9998, then run ALTER TABLE metrics_rollup.raw_metrics VALIDATE CONSTRAINT for both constraints.';
+END
+$validate$;
+
+-- rollup_failures: (kind, entity, hour) groups and (kind, day)s whose
+-- rollup failed with a data error (src/rollup.c, src/daily.c).  The rollup
+-- isolates them the way the flush isolates a poison event: the other groups
+-- and days go on, the failing one keeps its dirty mark (or stays queued), so
+-- queries keep reading its raw rows and no count is lost; every run tries it
+-- again and a success removes its row here.
+CREATE TABLE metrics_rollup.rollup_failures (
+    level           text        NOT NULL CHECK (level IN ('hour', 'day')),
+    kind            text        NOT NULL,
+    entity_id       text        NOT NULL,
+    period_start    timestamptz NOT NULL,
+    failures        bigint      NOT NULL DEFAULT 1,
+    first_failed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    last_failed_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    error_sqlstate  text        NOT NULL,
+    error_message   text        NOT NULL,
+    PRIMARY KEY (level, kind, entity_id, period_start)
+);
+COMMENT ON TABLE metrics_rollup.rollup_failures IS
+  'Groups whose rollup failed with a data error and were set aside so the others could go on: an hour of one (kind, entity_id), or a day of a kind (daily level). The group stays dirty (queued), its raw rows keep being read by queries, and every rollup run tries it again; a success removes the row.';
+COMMENT ON COLUMN metrics_rollup.rollup_failures.level IS 'hour (hourly_metrics of one entity) or day (daily_metrics of one kind).';
+COMMENT ON COLUMN metrics_rollup.rollup_failures.kind IS 'What was called.';
+COMMENT ON COLUMN metrics_rollup.rollup_failures.entity_id IS 'Which one was called; empty for a day (every entity of the kind).';
+COMMENT ON COLUMN metrics_rollup.rollup_failures.period_start IS 'Start of the UTC hour or day.';
+COMMENT ON COLUMN metrics_rollup.rollup_failures.failures IS 'Failed tries so far.';
+COMMENT ON COLUMN metrics_rollup.rollup_failures.first_failed_at IS 'When the first try failed.';
+COMMENT ON COLUMN metrics_rollup.rollup_failures.last_failed_at IS 'When the latest try failed.';
+COMMENT ON COLUMN metrics_rollup.rollup_failures.error_sqlstate IS 'SQLSTATE of the latest failure (class 22, 23, P0001 or XX001).';
+COMMENT ON COLUMN metrics_rollup.rollup_failures.error_message IS 'Error message of the latest failure.';
+REVOKE ALL ON TABLE metrics_rollup.rollup_failures FROM PUBLIC;
+
+-- The marking triggers, append-only, with the door's age rule: an event
+-- older than rollup_retention_days would be archived and deleted by the next
+-- cleanup, counted nowhere, so INSERT/COPY (and UPDATE) refuse it with
+-- 22008, as record() does.  Marks are inserted in key order.
+-- CREATE OR REPLACE resets SECURITY DEFINER and SET: set again below.
+CREATE OR REPLACE FUNCTION metrics_rollup.rollup_mark_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    oldest timestamptz;
+    limit_days integer := COALESCE(NULLIF(pg_catalog.current_setting(
+        'metrics_rollup.rollup_retention_days', true), ''), '365')::integer;
+BEGIN
+    SELECT pg_catalog.min(n.recorded_at) INTO oldest FROM new_rows n;
+    IF oldest < pg_catalog.now() - pg_catalog.make_interval(days => limit_days) THEN
+        RAISE EXCEPTION 'recorded_at % is older than metrics_rollup.rollup_retention_days (% days)',
+            oldest, limit_days
+            USING ERRCODE = 'datetime_field_overflow',
+                  HINT = 'Rollups older than the retention are deleted, so such an event would be counted nowhere. Record it with a recent time, or raise metrics_rollup.rollup_retention_days.';
+    END IF;
+    INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start)
+    SELECT DISTINCT n.kind, n.entity_id, pg_catalog.date_trunc('hour', n.recorded_at, 'UTC')
+      FROM new_rows n
+     ORDER BY 1, 2, 3;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.rollup_mark_inserted() IS
+  'Statement trigger on raw_metrics: appends one dirty mark per (kind, entity_id, hour) of the inserted rows (no row locks); refuses rows older than rollup_retention_days (22008).';
+ALTER FUNCTION metrics_rollup.rollup_mark_inserted()
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION metrics_rollup.rollup_mark_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    oldest timestamptz;
+    limit_days integer := COALESCE(NULLIF(pg_catalog.current_setting(
+        'metrics_rollup.rollup_retention_days', true), ''), '365')::integer;
+BEGIN
+    SELECT pg_catalog.min(n.recorded_at) INTO oldest FROM new_rows n;
+    IF oldest < pg_catalog.now() - pg_catalog.make_interval(days => limit_days) THEN
+        RAISE EXCEPTION 'recorded_at % is older than metrics_rollup.rollup_retention_days (% days)',
+            oldest, limit_days
+            USING ERRCODE = 'datetime_field_overflow',
+                  HINT = 'Rollups older than the retention are deleted, so such an event would be counted nowhere. Keep recorded_at recent, or raise metrics_rollup.rollup_retention_days.';
+    END IF;
+    INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start, force)
+    SELECT kind, entity_id, pg_catalog.date_trunc('hour', recorded_at, 'UTC'), true FROM old_rows
+    UNION
+    SELECT kind, entity_id, pg_catalog.date_trunc('hour', recorded_at, 'UTC'), true FROM new_rows
+    ORDER BY 1, 2, 3;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.rollup_mark_updated() IS
+  'Statement trigger on raw_metrics: an UPDATE appends forced marks for the groups of the old and the new rows; refuses new rows older than rollup_retention_days (22008).';
+ALTER FUNCTION metrics_rollup.rollup_mark_updated()
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION metrics_rollup.rollup_archive_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF metrics_rollup.cleanup_archive_suppressed() THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO metrics_rollup.hourly_metrics AS h
+           (kind, entity_id, entity_name, hour_start, total_count, success_count, failure_count,
+            min_response_time, max_response_time, avg_response_time,
+            p50_response_time, p95_response_time, p99_response_time,
+            sketch, sum_response_time, last_recorded_at, percentiles_exact, archived)
+    SELECT o.kind, o.entity_id, (o.s).entity_name, o.hour_start, (o.s).total_count, (o.s).success_count,
+           (o.s).total_count - (o.s).success_count, (o.s).min_value, (o.s).max_value,
+           ((o.s).sum_value / (o.s).total_count)::double precision,
+           (o.s).p50, (o.s).p95, (o.s).p99,
+           (o.s).sketch, (o.s).sum_value, (o.s).last_at, (o.s).percentiles_exact, o.s
+      FROM (SELECT r.kind, r.entity_id, pg_catalog.date_trunc('hour', r.recorded_at, 'UTC') AS hour_start,
+                   metrics_rollup.rollup_agg(r.response_time, r.success, r.recorded_at, r.entity_name) AS s
+              FROM old_rows r
+             GROUP BY 1, 2, 3
+             ORDER BY 1, 2, 3) o
+    ON CONFLICT (kind, entity_id, hour_start) DO UPDATE
+       SET archived = metrics_rollup.rollup_stats_merge(h.archived, excluded.archived),
+           updated_at = pg_catalog.now();
+
+    INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start)
+    SELECT DISTINCT o.kind, o.entity_id, pg_catalog.date_trunc('hour', o.recorded_at, 'UTC')
+      FROM old_rows o
+     ORDER BY 1, 2, 3;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.rollup_archive_deleted() IS
+  'Statement trigger on raw_metrics: deleted events are added to their hourly row''s archived summary (created if missing) and a dirty mark is appended for the group; skipped only inside run_cleanup()''s fast archive, which has set archived itself.';
+ALTER FUNCTION metrics_rollup.rollup_archive_deleted()
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 -------------------------------------------------------------------------------
 -- Percentiles: one rule (percentile_cont) everywhere (src/sketch.c)
 -------------------------------------------------------------------------------
@@ -168,8 +339,336 @@ REVOKE ALL ON FUNCTION
 
 -- (observability section)
 
+-- One naming scheme for the job columns of stats and job_stats():
+-- <job>_<field> with job flush, rollup or cleanup, and <job>_last_<x> the x
+-- of the job's last try as job_history shows it (started_at, duration,
+-- rows, status; last_error is its error_message).  Retries are
+-- "next_retry_at", failed tries "failed_runs" everywhere; stats'
+-- flush_count and flush_failures count flush transactions (committed,
+-- failed), a figure of the ingest buffer, not of the job's tries.
+-- job_stats() changes its result columns: it is dropped and created again,
+-- with the stats view that reads it.  The stats view is defined here and
+-- only here: a change that adds columns to it adds them to this definition.
+DROP VIEW metrics_rollup.stats;
+DROP FUNCTION metrics_rollup.job_stats();
+
+CREATE FUNCTION metrics_rollup.job_stats(
+    OUT flush_circuit text,
+    OUT flush_consecutive_failures integer,
+    OUT flush_next_retry_at timestamptz,
+    OUT flush_next_run_at timestamptz,
+    OUT flush_last_started_at timestamptz,
+    OUT flush_last_duration interval,
+    OUT flush_last_rows bigint,
+    OUT flush_last_status text,
+    OUT flush_last_error text,
+    OUT flush_runs bigint,
+    OUT flush_failed_runs bigint,
+    OUT rollup_circuit text,
+    OUT rollup_consecutive_failures integer,
+    OUT rollup_next_retry_at timestamptz,
+    OUT rollup_next_run_at timestamptz,
+    OUT rollup_last_started_at timestamptz,
+    OUT rollup_last_duration interval,
+    OUT rollup_last_rows bigint,
+    OUT rollup_last_status text,
+    OUT rollup_last_error text,
+    OUT rollup_runs bigint,
+    OUT rollup_failed_runs bigint,
+    OUT cleanup_circuit text,
+    OUT cleanup_consecutive_failures integer,
+    OUT cleanup_next_retry_at timestamptz,
+    OUT cleanup_next_run_at timestamptz,
+    OUT cleanup_last_started_at timestamptz,
+    OUT cleanup_last_duration interval,
+    OUT cleanup_last_rows bigint,
+    OUT cleanup_last_status text,
+    OUT cleanup_last_error text,
+    OUT cleanup_runs bigint,
+    OUT cleanup_failed_runs bigint,
+    OUT events_dead_lettered bigint,
+    OUT worker_starts bigint,
+    OUT worker_last_exit text,
+    OUT worker_state text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'jobstate_stats'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.job_stats() IS
+  'State of the worker jobs from shared memory: per job circuit, consecutive failures, next retry and run, last try (started_at, duration, rows, status, error), tries and failed tries since stats_reset; dead-lettered events, worker starts, last exit and what the worker does now (worker_state). The stats view shows them.';
+
+CREATE FUNCTION metrics_rollup.stats_reset_counters(live_evictions bigint) RETURNS void
+AS 'MODULE_PATHNAME', 'statsreset_reset'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION metrics_rollup.stats_reset_counters(bigint) IS
+  'Internal to stats_reset(): zeroes the counters and records the time and the current live evictions count.';
+
+CREATE FUNCTION metrics_rollup.stats_reset_info(
+    OUT stats_reset timestamptz,
+    OUT live_evictions_at_reset bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'statsreset_info'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.stats_reset_info() IS
+  'Internal to the stats view: when the counters were last reset (server start if never) and the live evictions count at that time.';
+
+CREATE FUNCTION metrics_rollup.stats_reset() RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+BEGIN ATOMIC
+    SELECT metrics_rollup.stats_reset_counters(l.evictions) FROM metrics_rollup.live_info() l;
+END;
+COMMENT ON FUNCTION metrics_rollup.stats_reset() IS
+  'Zeroes the counters of the stats view and of job_stats() (events, flushes, tries, failed tries, dead letters, live evictions) and sets stats.stats_reset to now; states (buffer use, circuits, consecutive failures, last runs) and worker_starts (since server start) stay.';
+
+CREATE VIEW metrics_rollup.stats AS
+SELECT i.buffer_capacity_bytes,
+       i.buffer_used_bytes,
+       i.events_buffered,
+       i.events_pending,
+       i.events_flushed,
+       i.events_direct,
+       i.events_dropped,
+       i.events_overflowed,
+       i.events_rejected,
+       i.flush_count,
+       i.flush_failures,
+       i.last_flush_at,
+       i.last_flush_duration,
+       i.last_flush_error,
+       i.worker_pid,
+       CASE WHEN 'open' IN (j.flush_circuit, j.rollup_circuit, j.cleanup_circuit) THEN 'open'
+            WHEN 'half_open' IN (j.flush_circuit, j.rollup_circuit, j.cleanup_circuit) THEN 'half_open'
+            ELSE 'closed' END AS circuit_state,
+       greatest(j.flush_consecutive_failures, j.rollup_consecutive_failures,
+                j.cleanup_consecutive_failures) AS consecutive_failures,
+       least(j.flush_next_retry_at, j.rollup_next_retry_at, j.cleanup_next_retry_at) AS next_retry_at,
+       j.flush_circuit,
+       j.flush_consecutive_failures,
+       j.flush_next_retry_at,
+       j.flush_next_run_at,
+       j.flush_last_started_at,
+       j.flush_last_duration,
+       j.flush_last_rows,
+       j.flush_last_status,
+       j.flush_last_error,
+       j.flush_runs,
+       j.flush_failed_runs,
+       j.rollup_circuit,
+       j.rollup_consecutive_failures,
+       j.rollup_next_retry_at,
+       j.rollup_next_run_at,
+       j.rollup_last_started_at,
+       j.rollup_last_duration,
+       j.rollup_last_rows,
+       j.rollup_last_status,
+       j.rollup_last_error,
+       j.rollup_runs,
+       j.rollup_failed_runs,
+       j.cleanup_circuit,
+       j.cleanup_consecutive_failures,
+       j.cleanup_next_retry_at,
+       j.cleanup_next_run_at,
+       j.cleanup_last_started_at,
+       j.cleanup_last_duration,
+       j.cleanup_last_rows,
+       j.cleanup_last_status,
+       j.cleanup_last_error,
+       j.cleanup_runs,
+       j.cleanup_failed_runs,
+       j.events_dead_lettered,
+       (SELECT count(DISTINCT d.hour_start) FROM metrics_rollup.rollup_dirty d) AS backfill_hours_pending,
+       j.worker_starts,
+       j.worker_last_exit,
+       coalesce(j.worker_state,
+                CASE WHEN i.worker_pid IS NOT NULL THEN 'running' END) AS worker_state,
+       l.entities AS live_entities,
+       greatest(l.evictions - r.live_evictions_at_reset, 0) AS live_evictions,
+       r.stats_reset
+  FROM metrics_rollup.ingest_stats() i,
+       metrics_rollup.job_stats() j,
+       metrics_rollup.live_info() l,
+       metrics_rollup.stats_reset_info() r;
+
+COMMENT ON VIEW metrics_rollup.stats IS
+  'One row: ingest buffer capacity and use, event counters, last flush, circuit, retry and last-try state of the flush, rollup and cleanup jobs, dead letters, backfill pending, worker pid, state, starts and last exit. Counters since stats_reset (stats_reset() zeroes them).';
+COMMENT ON COLUMN metrics_rollup.stats.buffer_capacity_bytes IS 'Bytes of shared memory for buffered events (metrics_rollup.buffer_size).';
+COMMENT ON COLUMN metrics_rollup.stats.buffer_used_bytes IS 'Bytes held by events not yet committed to raw_metrics.';
+COMMENT ON COLUMN metrics_rollup.stats.events_buffered IS 'Events put into the buffer by record() and record_batch().';
+COMMENT ON COLUMN metrics_rollup.stats.events_pending IS 'Buffered events not yet committed to raw_metrics (a state: not reset).';
+COMMENT ON COLUMN metrics_rollup.stats.events_flushed IS 'Buffered events the worker committed to raw_metrics.';
+COMMENT ON COLUMN metrics_rollup.stats.events_direct IS 'Events written directly into raw_metrics by the caller because the buffer was full.';
+COMMENT ON COLUMN metrics_rollup.stats.events_dropped IS 'Events dropped because the buffer was full (overflow_policy = drop).';
+COMMENT ON COLUMN metrics_rollup.stats.events_overflowed IS 'Events that found the buffer full and waited for room (overflow_policy = wait).';
+COMMENT ON COLUMN metrics_rollup.stats.events_rejected IS 'Events refused with an ERROR because the buffer was full (overflow_policy = error).';
+COMMENT ON COLUMN metrics_rollup.stats.flush_count IS 'Committed flush transactions.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_failures IS 'Failed flush transactions (their events stayed buffered and were retried).';
+COMMENT ON COLUMN metrics_rollup.stats.last_flush_at IS 'When the last flush transaction committed.';
+COMMENT ON COLUMN metrics_rollup.stats.last_flush_duration IS 'How long the last committed flush transaction took.';
+COMMENT ON COLUMN metrics_rollup.stats.last_flush_error IS 'Error of the last flush transaction when it failed; NULL after a successful flush.';
+COMMENT ON COLUMN metrics_rollup.stats.worker_pid IS 'Process id of the background worker, NULL when none is attached.';
+COMMENT ON COLUMN metrics_rollup.stats.circuit_state IS 'Worst circuit of the three jobs: open if any is open, else half_open if any is trying, else closed.';
+COMMENT ON COLUMN metrics_rollup.stats.consecutive_failures IS 'Largest number of consecutive failed tries among the jobs (0 when every job last succeeded).';
+COMMENT ON COLUMN metrics_rollup.stats.next_retry_at IS 'Earliest time a failed or circuit-broken job is tried again; NULL when no job waits for a retry.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_circuit IS 'Circuit breaker of the flush job: closed, open (no try until flush_next_retry_at) or half_open (one try running).';
+COMMENT ON COLUMN metrics_rollup.stats.flush_consecutive_failures IS 'Failed flush tries since the last successful one.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_next_retry_at IS 'When the failed flush try is tried again (backoff or circuit reset); NULL when none is pending.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_next_run_at IS 'Next scheduled flush run (a multiple of its interval since the Unix epoch).';
+COMMENT ON COLUMN metrics_rollup.stats.flush_last_started_at IS 'When the last flush try started (job_history.started_at of that try).';
+COMMENT ON COLUMN metrics_rollup.stats.flush_last_duration IS 'How long the last flush try took (job_history.duration).';
+COMMENT ON COLUMN metrics_rollup.stats.flush_last_rows IS 'What the last flush try did (job_history.rows): events flushed, hourly rows written or rows deleted.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_last_status IS 'Outcome of the last flush try (job_history.status): ok, failed, gave_up or skipped.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_last_error IS 'Error of the last flush try (job_history.error_message); NULL when it succeeded.';
+COMMENT ON COLUMN metrics_rollup.stats.flush_runs IS 'Flush tries since stats_reset (idle flushes included).';
+COMMENT ON COLUMN metrics_rollup.stats.flush_failed_runs IS 'Failed flush tries since stats_reset.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_circuit IS 'Circuit breaker of the rollup job: closed, open (no try until rollup_next_retry_at) or half_open (one try running).';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_consecutive_failures IS 'Failed rollup tries since the last successful one.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_next_retry_at IS 'When the failed rollup try is tried again (backoff or circuit reset); NULL when none is pending.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_next_run_at IS 'Next scheduled rollup run (a multiple of its interval since the Unix epoch).';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_last_started_at IS 'When the last rollup try started (job_history.started_at of that try).';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_last_duration IS 'How long the last rollup try took (job_history.duration).';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_last_rows IS 'What the last rollup try did (job_history.rows): events flushed, hourly rows written or rows deleted.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_last_status IS 'Outcome of the last rollup try (job_history.status): ok, failed, gave_up or skipped.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_last_error IS 'Error of the last rollup try (job_history.error_message); NULL when it succeeded.';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_runs IS 'Rollup tries since stats_reset (idle flushes included).';
+COMMENT ON COLUMN metrics_rollup.stats.rollup_failed_runs IS 'Failed rollup tries since stats_reset.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_circuit IS 'Circuit breaker of the cleanup job: closed, open (no try until cleanup_next_retry_at) or half_open (one try running).';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_consecutive_failures IS 'Failed cleanup tries since the last successful one.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_next_retry_at IS 'When the failed cleanup try is tried again (backoff or circuit reset); NULL when none is pending.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_next_run_at IS 'Next scheduled cleanup run (a multiple of its interval since the Unix epoch).';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_last_started_at IS 'When the last cleanup try started (job_history.started_at of that try).';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_last_duration IS 'How long the last cleanup try took (job_history.duration).';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_last_rows IS 'What the last cleanup try did (job_history.rows): events flushed, hourly rows written or rows deleted.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_last_status IS 'Outcome of the last cleanup try (job_history.status): ok, failed, gave_up or skipped.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_last_error IS 'Error of the last cleanup try (job_history.error_message); NULL when it succeeded.';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_runs IS 'Cleanup tries since stats_reset (idle flushes included).';
+COMMENT ON COLUMN metrics_rollup.stats.cleanup_failed_runs IS 'Failed cleanup tries since stats_reset.';
+COMMENT ON COLUMN metrics_rollup.stats.events_dead_lettered IS 'Buffered events raw_metrics refused with a data error, moved to rejected_events instead.';
+COMMENT ON COLUMN metrics_rollup.stats.backfill_hours_pending IS 'Distinct UTC hours with groups waiting to be rolled up (rollup_dirty).';
+COMMENT ON COLUMN metrics_rollup.stats.worker_starts IS 'Times the background worker started since server start (not reset by stats_reset()); more than 1 means it restarted.';
+COMMENT ON COLUMN metrics_rollup.stats.worker_last_exit IS 'Why the previous worker process ended (exit code, shutdown, or died without cleanup); NULL if none ended yet.';
+COMMENT ON COLUMN metrics_rollup.stats.worker_state IS 'What the worker does: running, or why it waits (e.g. database "x" does not exist: a wrong metrics_rollup.database); NULL when no worker runs.';
+COMMENT ON COLUMN metrics_rollup.stats.live_entities IS 'Entities tracked by live_stats in shared memory.';
+COMMENT ON COLUMN metrics_rollup.stats.live_evictions IS 'Entities evicted from live_stats (least recently seen) because max_live_entities were tracked.';
+COMMENT ON COLUMN metrics_rollup.stats.stats_reset IS 'When stats_reset() last zeroed the counters; server start if never.';
+
+-- config: restart-only settings say so even when the library was loaded
+-- late (they are then defined reloadable, see src/guc.c); pending_restart
+-- and source as in pg_settings; display_value as SHOW prints it.
+CREATE FUNCTION metrics_rollup.config_restart_only() RETURNS text[]
+AS 'MODULE_PATHNAME', 'guc_config_restart_only'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.config_restart_only() IS
+  'Internal to the config view: names of the settings that take effect only at server start.';
+
+CREATE OR REPLACE VIEW metrics_rollup.config AS
+SELECT s.name::text AS name,
+       s.setting AS value,
+       s.boot_val AS default_value,
+       s.unit,
+       s.min_val,
+       s.max_val,
+       CASE WHEN s.vartype = 'enum' THEN array_to_string(s.enumvals, ', ') END AS allowed_values,
+       s.context = 'postmaster' OR s.name = ANY (metrics_rollup.config_restart_only()) AS requires_restart,
+       s.short_desc AS description,
+       s.pending_restart,
+       s.source,
+       pg_catalog.current_setting(s.name) AS display_value
+  FROM pg_catalog.pg_settings s
+ WHERE s.name LIKE 'metrics\_rollup.%'
+ ORDER BY s.name;
+COMMENT ON VIEW metrics_rollup.config IS
+  'Every metrics_rollup.* setting: value (in the unit of pg_settings), default, unit, range, whether it needs a restart and one is pending, where the value comes from, description.';
+COMMENT ON COLUMN metrics_rollup.config.requires_restart IS 'True when a change takes effect only after a server restart (also when the library is not preloaded).';
+COMMENT ON COLUMN metrics_rollup.config.pending_restart IS 'True when postgresql.conf was changed and reloaded but the change waits for a restart (pg_settings.pending_restart).';
+COMMENT ON COLUMN metrics_rollup.config.source IS 'Where the current value comes from: default, configuration file, session, ... (pg_settings.source).';
+COMMENT ON COLUMN metrics_rollup.config.display_value IS 'The current value as SHOW prints it, with its unit (e.g. 64MB, 1s).';
+
 -------------------------------------------------------------------------------
 -- Privileges: pg_read_all_stats reads, grants cover public objects only
 -------------------------------------------------------------------------------
 
 -- (privileges section)
+--
+-- Who may do what, from 1.2 on (the 1.0 script's privileges section
+-- describes PUBLIC's share: the sketch type and functions, nothing else):
+--
+-- * Reading: members of pg_read_all_stats (so of pg_monitor) read every
+--   view, table of metrics and reading function with no other grant, as
+--   pg_stat_statements does.  Any other role gets the same by a GRANT on
+--   the public object it reads (SELECT on a view or table, EXECUTE on
+--   aggregate() or timeseries()); the views also call the C functions
+--   that read shared memory (ingest_stats(), job_stats(), live_info(),
+--   live_entities(), stats_reset_info(), config_restart_only()), which
+--   such a role needs EXECUTE on too (PostgreSQL checks a view's function
+--   calls as the caller).
+-- * aggregate() and timeseries() are SECURITY DEFINER with search_path
+--   pinned to pg_catalog, pg_temp (their bodies schema-qualify our objects
+--   and take arguments only as values): they read internals (query_*,
+--   rollup_agg, rollup_dirty, daily_built, ...) that nobody has to grant.
+--   Chosen over granting internals to pg_read_all_stats because then a
+--   role granted only EXECUTE on aggregate() (a Grafana data source) works
+--   as well, and internals stay free to change between versions.
+-- * Writing: EXECUTE on record(), record_batch(), flush(), INSERT on
+--   raw_metrics (its triggers already run as the owner, 1.0 script).
+-- * Administration: stats_reset() is SECURITY DEFINER with the same
+--   pinned path: EXECUTE on it is enough.  run_rollup(), run_cleanup() and
+--   run_rollup_background() stay SECURITY INVOKER on purpose (1.0 script):
+--   users' triggers on raw_metrics fire inside them with the caller's
+--   rights and search_path (a pinned path breaks such triggers, and owner
+--   rights would run them as superuser).  They are meant for the extension
+--   owner (the worker runs the same jobs on schedule); another role needs
+--   the table privileges of the jobs (README, "Privileges").
+-- Functions created in 1.2 are EXECUTE for PUBLIC by default: every new
+-- one that is not a sketch function is revoked here, by name.
+
+REVOKE ALL ON FUNCTION
+    metrics_rollup.job_stats(),
+    metrics_rollup.stats_reset(),
+    metrics_rollup.stats_reset_counters(bigint),
+    metrics_rollup.stats_reset_info(),
+    metrics_rollup.config_restart_only()
+  FROM PUBLIC;
+REVOKE ALL ON TABLE metrics_rollup.stats FROM PUBLIC;
+
+ALTER FUNCTION metrics_rollup.aggregate(text, text, timestamptz, timestamptz)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION metrics_rollup.stats_reset()
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- classify() and classification_info() read known_entities (table added in
+-- 1.2): as definer, a reader granted EXECUTE on classify() before 1.2 keeps
+-- working without a new grant on that table.
+ALTER FUNCTION metrics_rollup.classify(text, double precision)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION metrics_rollup.classify(text, double precision, text[])
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION metrics_rollup.classification_info(text)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+GRANT SELECT ON
+    metrics_rollup.stats,
+    metrics_rollup.job_history,
+    metrics_rollup.config,
+    metrics_rollup.live_stats,
+    metrics_rollup.raw_metrics,
+    metrics_rollup.hourly_metrics,
+    metrics_rollup.daily_metrics,
+    metrics_rollup.rejected_events,
+    metrics_rollup.rollup_failures,
+    metrics_rollup.known_entities
+  TO pg_read_all_stats;
+GRANT EXECUTE ON FUNCTION
+    metrics_rollup.aggregate(text, text, timestamptz, timestamptz),
+    metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval),
+    metrics_rollup.classify(text, double precision),
+    metrics_rollup.classify(text, double precision, text[]),
+    metrics_rollup.classification_info(text),
+    metrics_rollup.poll_state(),
+    metrics_rollup.poll_info(),
+    metrics_rollup.job_stats(),
+    metrics_rollup.ingest_stats(),
+    metrics_rollup.live_info(),
+    metrics_rollup.live_entities(),
+    metrics_rollup.stats_reset_info(),
+    metrics_rollup.config_restart_only()
+  TO pg_read_all_stats;

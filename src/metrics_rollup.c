@@ -21,11 +21,13 @@
 #include "miscadmin.h"
 
 #include "buffer.h"
+#include "dbcheck.h"
 #include "guc.h"
 #include "jobstate.h"
 #include "live.h"
 #include "poll.h"
 #include "shmem.h"
+#include "statsreset.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -39,6 +41,8 @@ static const ShmemPiece *const shmem_pieces[] = {
 	&live_shmem_piece,
 	&jobstate_shmem_piece,
 	&poll_shmem_piece,
+	&statsreset_shmem_piece,
+	&dbcheck_shmem_piece,
 	NULL
 };
 

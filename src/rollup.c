@@ -22,12 +22,23 @@
  *     already equals theirs it is unchanged and is not rewritten (unless the
  *     mark says force: raw rows were updated, or run_rollup(since)).
  *
- * Races with writers: the rollup deletes an hour's marks in one statement
- * and reads raw rows in the next, with a new snapshot (READ COMMITTED, which
- * is therefore required).  Marking triggers use ON CONFLICT DO UPDATE ...
- * WHERE false, which locks an existing mark: the rollup's DELETE of that
- * mark waits for the writer to commit, so the writer's rows are in the next
- * snapshot; a writer arriving after the DELETE inserts a fresh mark.
+ * Races with writers: marks are append-only (1.2): every writing
+ * statement appends its own marks, no key, no ON CONFLICT, no row lock.
+ * The rollup deletes an hour's marks in one statement, which deletes
+ * exactly the marks its snapshot sees, and reads raw rows in the next, with
+ * a new snapshot (READ COMMITTED, which is therefore required).  A writer
+ * whose mark the DELETE saw had committed its rows too, so they are in the
+ * next snapshot; a writer in flight commits its rows and its mark together,
+ * later: the mark survives and the next run rolls the group up again
+ * (idempotent).  Nobody waits, so writers never deadlock on marks.  (1.0
+ * and 1.1 schemas keep their primary key and ON CONFLICT triggers; this
+ * library still serves them: run_rollup(since) then uses ON CONFLICT.)
+ *
+ * A failing group (1.2): each hour runs in a subtransaction; a data error
+ * (job_is_data_error) makes it go group by group, and a group that still
+ * fails is set aside in rollup_failures with its marks kept (queries read
+ * its raw rows; it is tried again by every run), as the flush isolates a
+ * poison event.
  *
  * One runner at a time: transaction-level advisory lock
  * job_runner_lock() (job_xact.c), shared with cleanup; a second runner waits.  The
@@ -93,11 +104,29 @@ PGDLLEXPORT void rollup_background_main(Datum arg);
  */
 static const char *const rollup_take_marks_sql =
 "WITH x AS (DELETE FROM metrics_rollup.rollup_dirty WHERE hour_start = $1"
-"           RETURNING kind, entity_id, force)"
+"           RETURNING kind, entity_id, force),"
+"     g AS (SELECT kind, entity_id, pg_catalog.bool_or(force) AS force"
+"             FROM x GROUP BY kind, entity_id ORDER BY kind, entity_id)"
 " SELECT pg_catalog.array_agg(kind), pg_catalog.array_agg(entity_id),"
 "        pg_catalog.array_agg(force), pg_catalog.count(*),"
 "        (SELECT pg_catalog.count(*) FROM metrics_rollup.hourly_metrics WHERE hour_start = $1)"
-"   FROM x";
+"   FROM g";
+
+/* The same for one group of the hour: $2 kind, $3 entity_id. */
+static const char *const rollup_take_group_marks_sql =
+"WITH x AS (DELETE FROM metrics_rollup.rollup_dirty"
+"            WHERE hour_start = $1 AND kind = $2 AND entity_id = $3"
+"           RETURNING kind, entity_id, force),"
+"     g AS (SELECT kind, entity_id, pg_catalog.bool_or(force) AS force"
+"             FROM x GROUP BY kind, entity_id)"
+" SELECT pg_catalog.array_agg(kind), pg_catalog.array_agg(entity_id),"
+"        pg_catalog.array_agg(force), pg_catalog.count(*), 0::bigint"
+"   FROM g";
+
+/* The groups an hour has marks for, for the one-by-one retry. */
+static const char *const rollup_hour_groups_sql =
+"SELECT DISTINCT kind, entity_id FROM metrics_rollup.rollup_dirty"
+" WHERE hour_start = $1 ORDER BY 1, 2";
 
 /*
  * Recompute the taken groups as archived (+) their raw rows.  $1 hour,
@@ -200,17 +229,41 @@ ROLLUP_WRITE_SQL(ROLLUP_GROUPS_BY_INDEX);
 #define DAILY_DAYS_PER_RUN 256
 
 
-/* run_rollup(since): mark every group from since's UTC hour on, forced. */
-static const char *const rollup_mark_since_sql =
-"INSERT INTO metrics_rollup.rollup_dirty AS d (kind, entity_id, hour_start, force)"
-" SELECT kind, entity_id, pg_catalog.date_trunc('hour', recorded_at, 'UTC'), true"
-"   FROM metrics_rollup.raw_metrics"
-"  WHERE recorded_at >= pg_catalog.date_trunc('hour', $1, 'UTC')"
-" UNION"
-" SELECT kind, entity_id, hour_start, true"
-"   FROM metrics_rollup.hourly_metrics"
+/*
+ * run_rollup(since): mark every group from since's UTC hour on, forced.
+ * Marks are append-only from version 1.2 on; a 1.0/1.1 installation still
+ * has the primary key on rollup_dirty (and its ON CONFLICT protocol).
+ */
+#define ROLLUP_MARK_SINCE_SELECT \
+"INSERT INTO metrics_rollup.rollup_dirty AS d (kind, entity_id, hour_start, force)" \
+" SELECT kind, entity_id, pg_catalog.date_trunc('hour', recorded_at, 'UTC'), true" \
+"   FROM metrics_rollup.raw_metrics" \
+"  WHERE recorded_at >= pg_catalog.date_trunc('hour', $1, 'UTC')" \
+" UNION" \
+" SELECT kind, entity_id, hour_start, true" \
+"   FROM metrics_rollup.hourly_metrics" \
 "  WHERE hour_start >= pg_catalog.date_trunc('hour', $1, 'UTC')"
+
+static const char *const rollup_mark_since_sql =
+ROLLUP_MARK_SINCE_SELECT " ORDER BY 1, 2, 3";
+static const char *const rollup_mark_since_1_1_sql =
+ROLLUP_MARK_SINCE_SELECT
 " ON CONFLICT (kind, entity_id, hour_start) DO UPDATE SET force = true";
+
+/* A group set aside: $1 hour, $2 kind, $3 entity_id, $4 SQLSTATE, $5 message. */
+static const char *const rollup_failure_sql =
+"INSERT INTO metrics_rollup.rollup_failures AS f"
+"       (level, kind, entity_id, period_start, error_sqlstate, error_message)"
+" VALUES ('hour', $2, $3, $1, $4, $5)"
+" ON CONFLICT (level, kind, entity_id, period_start) DO UPDATE SET"
+"       failures = f.failures + 1, last_failed_at = excluded.last_failed_at,"
+"       error_sqlstate = excluded.error_sqlstate, error_message = excluded.error_message";
+
+/* Every group of the hour went through: none of them is failing any more. */
+static const char *const rollup_failures_clear_sql =
+"DELETE FROM metrics_rollup.rollup_failures"
+" WHERE level = 'hour' AND period_start = $1"
+"   AND ($2::text IS NULL OR (kind = $2 AND entity_id = $3))";
 
 static const char *const rollup_dirty_hours_sql =
 "SELECT DISTINCT hour_start FROM metrics_rollup.rollup_dirty ORDER BY 1";
@@ -236,8 +289,9 @@ rollup_mark_since(TimestampTz since)
 {
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		args[1] = {TimestampTzGetDatum(since)};
+	const char *sql = catalog_schema_1_2() ? rollup_mark_since_sql : rollup_mark_since_1_1_sql;
 
-	catalog_spi_check(SPI_execute_with_args(rollup_mark_since_sql, 1, argtypes,
+	catalog_spi_check(SPI_execute_with_args(sql, 1, argtypes,
 										   args, NULL, false, 0),
 					 SPI_OK_INSERT, "marking hours since the given time");
 }
@@ -266,14 +320,25 @@ rollup_dirty_hours(int *count)
 	return hours;
 }
 
+/* What rollup_groups() works on: one hour, all its groups or one of them. */
+typedef struct RollupUnit
+{
+	TimestampTz hour;
+	Datum		kind;			/* (Datum) 0: every marked group of the hour */
+	Datum		entity_id;
+	RollupTotals *totals;
+} RollupUnit;
+
 /*
- * Roll up the dirty groups of one hour, in the current transaction (the
- * runner lock must be held).
+ * Roll up the marked groups of one unit, in the current transaction (the
+ * runner lock must be held): take (delete) exactly the marks this
+ * statement sees, then recompute those groups with a new snapshot.
  */
 static void
-rollup_hour(TimestampTz hour, RollupTotals *totals)
+rollup_groups(void *arg)
 {
-	Oid			take_types[1] = {TIMESTAMPTZOID};
+	RollupUnit *unit = (RollupUnit *) arg;
+	Oid			take_types[3] = {TIMESTAMPTZOID, TEXTOID, TEXTOID};
 	Oid			write_types[4] = {TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID,
 	BOOLARRAYOID};
 	Datum		args[4];
@@ -283,10 +348,17 @@ rollup_hour(TimestampTz hour, RollupTotals *totals)
 	int64		known_groups;
 	const char *write_sql;
 
-	args[0] = TimestampTzGetDatum(hour);
-	catalog_spi_check(SPI_execute_with_args(rollup_take_marks_sql, 1, take_types,
-										   args, NULL, false, 0),
-					 SPI_OK_SELECT, "taking dirty marks");
+	args[0] = TimestampTzGetDatum(unit->hour);
+	args[1] = unit->kind;
+	args[2] = unit->entity_id;
+	if (unit->kind == (Datum) 0)
+		catalog_spi_check(SPI_execute_with_args(rollup_take_marks_sql, 1, take_types,
+											   args, NULL, false, 0),
+						 SPI_OK_SELECT, "taking dirty marks");
+	else
+		catalog_spi_check(SPI_execute_with_args(rollup_take_group_marks_sql, 3,
+											   take_types, args, NULL, false, 0),
+						 SPI_OK_SELECT, "taking a group's dirty marks");
 	marks = SPI_tuptable;
 	args[1] = SPI_getbinval(marks->vals[0], marks->tupdesc, 1, &isnull);
 	if (isnull)
@@ -295,28 +367,145 @@ rollup_hour(TimestampTz hour, RollupTotals *totals)
 		SPI_freetuptable(marks);
 		return;
 	}
+	if (unit->kind == (Datum) 0)
+		unit->totals->hours++;
 	args[2] = SPI_getbinval(marks->vals[0], marks->tupdesc, 2, &isnull);
 	args[3] = SPI_getbinval(marks->vals[0], marks->tupdesc, 3, &isnull);
 	dirty_groups = DatumGetInt64(SPI_getbinval(marks->vals[0], marks->tupdesc,
 											   4, &isnull));
 	known_groups = DatumGetInt64(SPI_getbinval(marks->vals[0], marks->tupdesc,
 											   5, &isnull));
-	write_sql = dirty_groups >= ROLLUP_RANGE_MIN_SHARE * Max(known_groups, dirty_groups) ?
+	/* one group alone (unit->kind set) always goes through the index */
+	write_sql = unit->kind == (Datum) 0 &&
+		dirty_groups >= ROLLUP_RANGE_MIN_SHARE * Max(known_groups, dirty_groups) ?
 		rollup_write_by_range_sql : rollup_write_by_index_sql;
 
 	/* a new statement, so a new snapshot: see the file header */
 	catalog_spi_check(SPI_execute_with_args(write_sql, 4, write_types,
 										   args, NULL, false, 0),
 					 SPI_OK_SELECT, "writing hourly rows");
-	totals->hours++;
-	totals->rows_written += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc,
-														1, &isnull));
-	totals->raw_rows += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc,
-													2, &isnull));
+	unit->totals->rows_written += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc,
+															  1, &isnull));
+	unit->totals->raw_rows += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc,
+														  2, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 	SPI_freetuptable(marks);
+}
+
+/* The set-aside group's row in rollup_failures (rollup_groups rolled back). */
+static void
+rollup_set_aside(const RollupUnit *unit, const ErrorData *edata)
+{
+	Oid			types[5] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[5];
+
+	args[0] = TimestampTzGetDatum(unit->hour);
+	args[1] = unit->kind;
+	args[2] = unit->entity_id;
+	args[3] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+	args[4] = CStringGetTextDatum(edata->message ? edata->message : "");
+	catalog_spi_check(SPI_execute_with_args(rollup_failure_sql, 5, types, args,
+										   NULL, false, 0),
+					 SPI_OK_INSERT, "recording a failed group");
+	if (unit->totals->groups_failed++ == 0)
+	{
+		unit->totals->failure_sqlstate = edata->sqlerrcode;
+		strlcpy(unit->totals->failure_message,
+				edata->message ? edata->message : "",
+				sizeof(unit->totals->failure_message));
+	}
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("metrics_rollup could not roll up kind \"%s\", entity \"%s\", hour %s: %s",
+					TextDatumGetCString(unit->kind), TextDatumGetCString(unit->entity_id),
+					timestamptz_to_str(unit->hour), edata->message ? edata->message : ""),
+			 errdetail("The group stays dirty and is tried again by every rollup; the other groups went on."),
+			 errhint("See metrics_rollup.rollup_failures.")));
+}
+
+/* $1 hour, $2/$3 one group, or every group of the hour when $2 is NULL. */
+static void
+rollup_failures_clear(TimestampTz hour, Datum kind, Datum entity_id)
+{
+	Oid			types[3] = {TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		args[3] = {TimestampTzGetDatum(hour), kind, entity_id};
+	char		nulls[3] = {' ', kind ? ' ' : 'n', kind ? ' ' : 'n'};
+
+	catalog_spi_check(SPI_execute_with_args(rollup_failures_clear_sql, 3, types,
+										   args, nulls, false, 0),
+					 SPI_OK_DELETE, "clearing failed groups");
+}
+
+/*
+ * The hour failed with a data error: roll its groups up one by one, each in
+ * its own subtransaction, setting aside those that fail (they keep their
+ * marks).
+ */
+static void
+rollup_hour_by_group(TimestampTz hour, RollupTotals *totals)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(hour)};
+	SPITupleTable *groups;
+
+	catalog_spi_check(SPI_execute_with_args(rollup_hour_groups_sql, 1, types, args,
+										   NULL, false, 0),
+					 SPI_OK_SELECT, "listing an hour's groups");
+	groups = SPI_tuptable;
+	for (uint64 i = 0; i < groups->numvals; i++)
+	{
+		RollupUnit	unit = {hour, 0, 0, totals};
+		bool		isnull;
+		ErrorData  *edata;
+
+		CHECK_FOR_INTERRUPTS();
+		unit.kind = SPI_getbinval(groups->vals[i], groups->tupdesc, 1, &isnull);
+		unit.entity_id = SPI_getbinval(groups->vals[i], groups->tupdesc, 2, &isnull);
+		edata = job_try_isolated(rollup_groups, &unit);
+		if (edata == NULL)
+			rollup_failures_clear(hour, unit.kind, unit.entity_id);
+		else
+		{
+			rollup_set_aside(&unit, edata);
+			FreeErrorData(edata);
+		}
+	}
+	SPI_freetuptable(groups);
+}
+
+/*
+ * Roll up the dirty groups of one hour, in the current transaction (the
+ * runner lock must be held).  From 1.2 on the hour runs in a
+ * subtransaction; a data error (one group's poison: a user's constraint or
+ * trigger on hourly_metrics, a value written before the input rule) makes
+ * the hour go group by group, as the flush isolates a poison event.
+ */
+static void
+rollup_hour(TimestampTz hour, RollupTotals *totals)
+{
+	RollupUnit	unit = {hour, 0, 0, totals};
+	ErrorData  *edata;
+	RollupTotals before = *totals;
+
+	if (!catalog_schema_1_2())
+	{
+		rollup_groups(&unit);
+		return;
+	}
+	edata = job_try_isolated(rollup_groups, &unit);
+	if (edata == NULL)
+	{
+		rollup_failures_clear(hour, (Datum) 0, (Datum) 0);
+		return;
+	}
+	FreeErrorData(edata);
+	/* the failed try's figures were rolled back with it */
+	totals->hours = before.hours + 1;
+	totals->rows_written = before.rows_written;
+	totals->raw_rows = before.raw_rows;
+	rollup_hour_by_group(hour, totals);
 }
 
 /*
@@ -465,6 +654,8 @@ rollup_background_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, useroid, 0);
 	/* no database/role search_path may redirect our SQL */
 	security_pin_worker_search_path();
+	/* the scheduled rollup's bound on lock waits */
+	job_apply_lock_timeout();
 	rollup_worker_run();
 	ereport(LOG,
 			(errmsg("metrics_rollup: rolled up %d hours: %lld raw rows read, %lld hourly rows written, %d days built (%lld daily rows)",

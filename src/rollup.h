@@ -40,6 +40,9 @@ typedef struct RollupTotals
 	int32		hours;			/* hours that had dirty groups */
 	int64		raw_rows;		/* raw rows read */
 	int64		rows_written;	/* hourly rows inserted, updated or deleted */
+	int32		groups_failed;	/* groups set aside in rollup_failures */
+	int			failure_sqlstate;	/* the first one's error */
+	char		failure_message[256];
 	DailyTotals daily;			/* daily level built after the hours */
 } RollupTotals;
 

@@ -58,17 +58,21 @@
 #include "buffer.h"
 #include "catalog.h"
 #include "cleanup.h"
+#include "dbcheck.h"
 #include "flush.h"
 #include "guc.h"
 #include "security.h"
 
 #include "history.h"
+#include "job_xact.h"
 #include "jobstate.h"
 #include "rollup.h"
 #include "worker.h"
 
 /* How long the final flush at shutdown may take. */
 #define WORKER_FINAL_FLUSH_MS 10000
+/* How long the buffer must stay empty before the final flush ends. */
+#define WORKER_FINAL_SETTLE_MS 100
 /* How often we look for CREATE EXTENSION while it has not run. */
 #define WORKER_EXTENSION_POLL_MS 1000
 /* Longest sleep: how often recovery end and settings are looked at. */
@@ -97,6 +101,7 @@ static bool worker_rollup_enabled(void);
 static int	worker_rollup_interval(void);
 static void worker_rollup_run(void);
 static int64 worker_rollup_rows(void);
+static const char *worker_rollup_note(int *sqlstate);
 static bool worker_cleanup_enabled(void);
 static int	worker_cleanup_interval(void);
 static void worker_cleanup_run(void);
@@ -158,6 +163,9 @@ worker_main(Datum main_arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 
+	/* a wrong metrics_rollup.database: one WARNING and a backoff, no FATAL */
+	if (!dbcheck_wait_for_database())
+		proc_exit(1);
 	BackgroundWorkerInitializeConnection(mr_database, NULL, 0);
 	/* superuser: no database/role search_path may redirect our SQL */
 	security_pin_worker_search_path();
@@ -194,6 +202,8 @@ worker_main(Datum main_arg)
 				worker_run_due_jobs(woken);
 				history_write();
 			}
+			/* idle: pg_stat_activity must not show the last job's text */
+			pgstat_report_activity(STATE_IDLE, "");
 
 			rc = WaitLatch(MyLatch,
 						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -260,7 +270,11 @@ worker_wait_for_extension(void)
 	{
 		worker_reload_config();
 		if (worker_extension_ready())
+		{
+			jobstate_set_worker_state("");
 			return true;
+		}
+		jobstate_set_worker_state("waiting for CREATE EXTENSION metrics_rollup");
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 WORKER_EXTENSION_POLL_MS, PG_WAIT_EXTENSION);
@@ -350,6 +364,8 @@ worker_run_job(WorkerJob *job)
 	int			attempt = job->control.attempt;
 
 	run.started = GetCurrentTimestamp();
+	/* no job waits without bound on a lock a user holds */
+	job_apply_lock_timeout();
 	PG_TRY();
 	{
 		job->run();
@@ -384,9 +400,16 @@ worker_run_job(WorkerJob *job)
 
 	/* an idle flush is not worth a history row */
 	if (edata || job->kind != JOB_FLUSH || run.rows > 0)
+	{
+		int			code = edata ? edata->sqlerrcode : 0;
+		const char *message = run.error;
+
+		/* a rollup that set groups aside succeeded, and says so */
+		if (!edata && job->kind == JOB_ROLLUP)
+			message = worker_rollup_note(&code);
 		history_add(job->kind, run.started, run.started + run.duration_us,
-					run.outcome, attempt, run.rows,
-					edata ? edata->sqlerrcode : 0, run.error);
+					run.outcome, attempt, run.rows, code, message);
+	}
 	return edata == NULL;
 }
 
@@ -414,19 +437,37 @@ worker_next_timeout(void)
 /*
  * On SIGTERM: drain what is buffered, retrying failed flushes every
  * 100 ms whatever the backoff, for at most WORKER_FINAL_FLUSH_MS.
+ *
+ * The buffer must stay empty for WORKER_FINAL_SETTLE_MS before we leave: a
+ * fast shutdown signals the backends and us in one loop of the postmaster,
+ * and a terminated backend appends nothing (buffer.c), so a backend whose
+ * append raced our last check has appended well within that time, and
+ * what it appended is flushed.
  */
 static void
 worker_final_flush(void)
 {
 	TimestampTz deadline;
+	TimestampTz quiet_since = GetCurrentTimestamp();
 	WorkerJob  *flush = &worker_jobs[JOB_FLUSH];
 
 	if (RecoveryInProgress())
 		return;
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   WORKER_FINAL_FLUSH_MS);
-	while (buffer_pending_events() > 0 && GetCurrentTimestamp() < deadline)
+	while (GetCurrentTimestamp() < deadline)
 	{
+		if (buffer_pending_events() == 0)
+		{
+			if (TimestampDifferenceExceeds(quiet_since, GetCurrentTimestamp(),
+										   WORKER_FINAL_SETTLE_MS))
+				break;
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 10, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
 		MemoryContextReset(worker_cxt);
 		MemoryContextSwitchTo(worker_cxt);
 		if (flush->control.attempt == 0)
@@ -438,6 +479,7 @@ worker_final_flush(void)
 							 100, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 		}
+		quiet_since = GetCurrentTimestamp();
 	}
 	history_write();
 	if (buffer_pending_events() > 0)
@@ -486,6 +528,23 @@ static int64
 worker_rollup_rows(void)
 {
 	return rollup_worker_last_totals().rows_written;
+}
+
+/*
+ * NULL, or what the last (successful) rollup run set aside in
+ * rollup_failures: job_history shows it with status ok.
+ */
+static const char *
+worker_rollup_note(int *sqlstate)
+{
+	RollupTotals t = rollup_worker_last_totals();
+
+	if (t.groups_failed == 0 && t.daily.days_failed == 0)
+		return NULL;
+	*sqlstate = t.groups_failed > 0 ? t.failure_sqlstate : t.daily.failure_sqlstate;
+	return psprintf("%d hour group(s) and %d day(s) set aside in metrics_rollup.rollup_failures; first: %s",
+					t.groups_failed, t.daily.days_failed,
+					t.groups_failed > 0 ? t.failure_message : t.daily.failure_message);
 }
 
 static bool

@@ -15,6 +15,10 @@
 #
 #   bash test/demo.sh            # 36 simulated hours, ~540k events
 #   bash test/demo.sh --short    # 12 simulated hours, ~120k events (CI)
+#   KEEP=1 bash test/demo.sh     # keep the cluster and install afterwards
+#
+# Removes its cluster directory and private install when the checks pass;
+# keeps them (and says where) when they fail.  Works as root without sudo.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -30,7 +34,22 @@ mr_build_install
 dir="$(mktemp -d "${TMPDIR:-/tmp}/metrics_rollup_demo.XXXXXX")"
 [ -n "$MR_RUNAS" ] && chown "$MR_TEST_USER" "$dir"
 port="$(mr_free_port)"
-cleanup() { mr_as_user "$MR_BINDIR/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1; }
+# the test user's commands start here: as root, a cwd that "postgres" cannot
+# read would make every one of them print "could not change directory"
+cd "$dir" || exit 1
+status=1	# until the checks at the end ran
+# On success the cluster and the private install go; on failure, or with
+# KEEP=1, they stay for a look, and we say where.
+cleanup() {
+	mr_as_user "$MR_BINDIR/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1
+	cd / || return
+	if [ "$status" -eq 0 ] && [ "${KEEP:-0}" != 1 ]; then
+		rm -rf "$dir"
+		mr_remove_install
+	else
+		mr_log "kept: cluster and logs in $dir, private install in $MR_INST"
+	fi
+}
 trap cleanup EXIT
 
 mr_log "starting a throwaway cluster in $dir (port $port)"

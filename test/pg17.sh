@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test/pg17.sh: the PostgreSQL 17 pass of the test suite.
 #
-# Runs test/run_tests.sh (build, pg_regress, TAP, demo; lint and fuzz check
-# sources only and stay with the PG 15 pass) against PostgreSQL 17 inside a
+# Runs test/run_tests.sh (build, pg_regress, TAP, demo; lint, fuzz and the
+# package test stay with the PG 15 pass) against PostgreSQL 17 inside a
 # Debian 13 (trixie) root made with debootstrap, as the unprivileged user
 # "postgres" of that root.  Every line of the inner run comes out prefixed
 # "pg17: "; the last is "pg17: N passed, N failed".  When the pass cannot
@@ -185,7 +185,7 @@ run_inner() {
 	timeout --kill-after=60 "${MR_PG17_TIMEOUT:-1800}" \
 		chroot --userspec=postgres:postgres "$root" env -i \
 		PATH=/usr/local/bin:/usr/bin:/bin HOME=/var/lib/postgresql TMPDIR="$run/tmp" LANG=C.UTF-8 \
-		MR_PG_VERSION="$pg" MR_PACKAGES="$pkgs" MR_PG17=0 MR_LINT_FUZZ=0 \
+		MR_PG_VERSION="$pg" MR_PACKAGES="$pkgs" MR_PG17_INNER=1 \
 		bash "$run/src/test/run_tests.sh" "$@"
 }
 

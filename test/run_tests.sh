@@ -13,8 +13,14 @@
 #
 #   test/run_tests.sh                        everything
 #   test/run_tests.sh sketch t/030_cleanup.pl   only these (developers)
+#   test/run_tests.sh package                the Debian package test alone
+#   KEEP=1 test/run_tests.sh ...             keep the scratch directories
 #   MR_PG17=0 test/run_tests.sh              without the PG 17 pass
 #   MR_PG17=1 test/run_tests.sh sketch       these, on PG 17 as well
+#
+# On success the scratch copy (/tmp/metrics_rollup.*) and the private
+# install (/tmp/metrics_rollup_inst.*) are removed; on failure, or with
+# KEEP=1, they are kept and the last line before the counts says where.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -27,8 +33,10 @@ failed=0
 
 only_regress=""
 only_tap=""
+only_package=0
 for a in "$@"; do
 	case "$a" in
+	package) only_package=1 ;;
 	*.pl) only_tap="$only_tap test/t/$(basename "$a")" ;;
 	*) only_regress="$only_regress $a" ;;
 	esac
@@ -86,8 +94,9 @@ if [ $# -eq 0 ]; then
 fi
 
 # --- static analysis: one count (make lint: cppcheck + clang-tidy) ----------
-# Lint and fuzz read only our sources: the PG 17 pass leaves them to this one.
-if [ $# -eq 0 ] && [ "${MR_LINT_FUZZ:-1}" != 0 ]; then
+# Lint, fuzz and the package test read only our sources or build the PG 15
+# package: the PG 17 pass (MR_PG17_INNER=1) leaves them to the PG 15 one.
+if [ $# -eq 0 ] && [ "${MR_PG17_INNER:-0}" != 1 ]; then
 	mr_install_packages cppcheck clang-tidy
 	mr_log "lint: cppcheck + clang-tidy over src/*.c"
 	if make -s -C "$work" lint >lint.log 2>&1; then
@@ -101,7 +110,7 @@ if [ $# -eq 0 ] && [ "${MR_LINT_FUZZ:-1}" != 0 ]; then
 fi
 
 # --- fuzzing: one count (>= 100000 inputs, 0 crashes; see test/fuzz/) ----
-if [ $# -eq 0 ] && [ "${MR_LINT_FUZZ:-1}" != 0 ]; then
+if [ $# -eq 0 ] && [ "${MR_PG17_INNER:-0}" != 1 ]; then
 	mr_log "fuzz: sketch decoders"
 	if bash test/fuzz/run.sh >fuzz.log 2>&1; then
 		passed=$((passed + 1))
@@ -113,8 +122,21 @@ if [ $# -eq 0 ] && [ "${MR_LINT_FUZZ:-1}" != 0 ]; then
 	fi
 fi
 
+# --- the Debian package: build, dpkg -i, pg_regress on it (test/package_test.sh)
+if { [ $# -eq 0 ] || [ "$only_package" -eq 1 ]; } && [ "${MR_PG17_INNER:-0}" != 1 ]; then
+	mr_log "package: build, install, regression tests against the system install"
+	if bash "$MR_REPO/test/package_test.sh" >package.log 2>&1; then
+		passed=$((passed + 1))
+		echo "ok - $(grep '^package:' package.log | tail -n 1)"
+	else
+		failed=$((failed + 1))
+		echo "not ok - package"
+		tail -n 40 package.log
+	fi
+fi
+
 # --- PostgreSQL 17: the same suite in a Debian 13 root (test/pg17.sh) -------
-if [ "${MR_PG17:-}" = 0 ] && [ "${MR_PG_VERSION:-15}" != 15 ]; then
+if [ "${MR_PG17_INNER:-0}" = 1 ]; then
 	:	# this is the PG 17 pass itself
 elif [ $# -gt 0 ] && [ "${MR_PG17:-}" != 1 ]; then
 	echo "PG 17 pass skipped: only named tests (MR_PG17=1 runs them on 17 too)"
@@ -133,6 +155,13 @@ else
 	fi
 fi
 
-mr_log "logs kept in $work"
+cd / || exit 1
+if [ "$failed" -eq 0 ] && [ "${KEEP:-0}" != 1 ]; then
+	rm -rf "$work"
+	mr_remove_install
+	mr_log "scratch removed ($work, $MR_INST)"
+else
+	mr_log "logs kept in $work (private install: $MR_INST)"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -6,6 +6,9 @@
 # variables or psql arguments.  test/t/090_grafana.pl runs it on real data.
 #
 #   test/grafana/check_queries.sh KIND ENTITY [psql connection options...]
+#
+# ENTITY '*' stands for the "All" choice of the entity variable: Grafana
+# puts its custom all value (NULL, unquoted) where ${entity:sqlstring} is.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 [ $# -ge 2 ] || { echo "usage: $0 KIND ENTITY [psql options]" >&2; exit 2; }
@@ -19,9 +22,10 @@ perl -MJSON::PP -e '
 	open(my $fh, "<", $file) or die "$file: $!";
 	my $dash = JSON::PP->new->decode(do { local $/; <$fh> });
 	s/\x27/\x27\x27/g for ($kind, $entity);
+	my $entity_sql = $entity eq "*" ? "NULL" : "\x27$entity\x27";
 	my %subst = ("\$__timeFrom()" => "(now() - interval \x277 days\x27)",
 		"\$__timeTo()" => "now()",
-		"\${kind:sqlstring}" => "\x27$kind\x27", "\${entity:sqlstring}" => "\x27$entity\x27");
+		"\${kind:sqlstring}" => "\x27$kind\x27", "\${entity:sqlstring}" => $entity_sql);
 	my @queries = map { my $p = $_; map { [ $p->{title}, $_->{rawSql} ] } @{ $p->{targets} } }
 		@{ $dash->{panels} };
 	push @queries, map { [ "variable $_->{name}", $_->{query} ] } @{ $dash->{templating}{list} };

@@ -41,6 +41,11 @@ SELECT metrics_rollup.sketch_relative_accuracy(metrics_rollup.sketch_agg(v)) FRO
 my ($ret, $out, $err) = $node->psql('postgres',
 	q{SELECT 'nonsense'::metrics_rollup.sketch});
 like($err, qr/invalid input syntax for type sketch/, 'bad input is an error, not a crash');
+# restart-only settings say so although, loaded late, they are reloadable
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(name, ',' ORDER BY name) FROM metrics_rollup.config WHERE requires_restart}),
+	'metrics_rollup.buffer_size,metrics_rollup.database,metrics_rollup.max_live_entities,metrics_rollup.max_poll_entities',
+	'config: restart-only settings require a restart without preloading');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'server still up');
 
 $node->stop;

@@ -1,4 +1,4 @@
-# The scheduled rollup job: a rollup that fails (a trigger raising on
+# The scheduled rollup job: a rollup that fails (a trigger raising disk_full on
 # hourly_metrics) is retried with backoff and the hours are rolled up later;
 # one that keeps failing gives up after max_retries (gave_up in job_history,
 # LOG) and keeps its schedule.  A worker restart is visible in stats
@@ -29,7 +29,8 @@ $node->safe_psql('postgres', q{
 	CREATE FUNCTION fail_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
 	BEGIN
 	    IF nextval('public.rollup_tries') <= current_setting('test.fail_tries')::int THEN
-	        RAISE EXCEPTION 'injected rollup failure';
+	        -- not a data error (those set the group aside): the run fails
+	        RAISE EXCEPTION 'injected rollup failure' USING ERRCODE = 'disk_full';
 	    END IF;
 	    RETURN NEW;
 	END $$;
@@ -54,7 +55,7 @@ $node->poll_query_until('postgres', q{
 is($node->safe_psql('postgres', q{
 	SELECT string_agg(status || ':' || attempt || ':' || coalesce(error_sqlstate, '-'), ' ' ORDER BY started_at)
 	  FROM metrics_rollup.job_history WHERE job = 'rollup'}),
-	'failed:1:P0001 failed:2:P0001 ok:3:-', 'job_history: failed, failed, then the third try succeeded');
+	'failed:1:53100 failed:2:53100 ok:3:-', 'job_history: failed, failed, then the third try succeeded');
 is($node->safe_psql('postgres', q{
 	SELECT rollup_last_status || ' ' || rollup_circuit || ' ' || rollup_consecutive_failures || ' '
 	       || (rollup_last_rows > 0) || ' ' || backfill_hours_pending || ' '

@@ -41,6 +41,36 @@ is($rows{'All entities of $kind over the time range'}, '3', 'the table lists the
 is($rows{'variable kind'}, '1', 'the kind variable offers the one kind');
 is($rows{'variable entity'}, '3', 'the entity variable offers the three entities');
 
+# the "All" entity choice (custom all value NULL), as a pg_monitor member
+# and as a role with only the grants test/grafana/README.md lists
+$node->safe_psql('postgres', q{
+	CREATE ROLE regress_grafana_monitor LOGIN IN ROLE pg_monitor;
+	CREATE ROLE regress_grafana_minimal LOGIN;
+	GRANT EXECUTE ON FUNCTION
+	    metrics_rollup.aggregate(text, text, timestamptz, timestamptz),
+	    metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval)
+	  TO regress_grafana_minimal;
+	GRANT SELECT ON metrics_rollup.hourly_metrics, metrics_rollup.raw_metrics
+	  TO regress_grafana_minimal;
+});
+for my $role ('regress_grafana_monitor', 'regress_grafana_minimal')
+{
+	for my $entity ('e1', '*')
+	{
+		$ok = IPC::Run::run([ 'bash', $check, 'tool', $entity, '-d', $node->connstr('postgres'),
+				'-U', $role ], '>', \$stdout, '2>', \$stderr);
+		ok($ok, "every dashboard query runs as $role, entity '$entity'")
+		  or diag("$stdout\n$stderr");
+	}
+}
+%rows = $stdout =~ /^ok: (.*) \((\d+) rows\)$/mg;
+like($rows{'Calls per hour: $kind / $entity'}, qr/^16[89]$/, 'the All choice charts every hour too');
+is($node->safe_psql('postgres', q{
+	SELECT sum(total_count) FROM metrics_rollup.timeseries('tool', NULL,
+	       '2000-01-01T00:00:00Z', '2100-01-01T00:00:00Z', '1 hour')}),
+	$node->safe_psql('postgres', q{SELECT sum(total_count) FROM metrics_rollup.aggregate('tool')}),
+	'All entities: the hourly points sum to the aggregate() totals');
+
 # the chart's points add up to aggregate()
 is($node->safe_psql('postgres', q{
 	SELECT sum(total_count) FROM metrics_rollup.timeseries('tool', 'e1',
