@@ -14,7 +14,10 @@ SELECT d.classid, d.objid
    AND d.deptype = 'e'
    AND e.extname = 'metrics_rollup';
 
--- functions, aggregates, types, tables and views (not indexes, sequences)
+-- functions, aggregates, types, tables and views (not indexes, sequences).
+-- PostgreSQL 17 also records implicit types as members (15 does not): the
+-- row type of a table or view and every array type; they are described by
+-- what they belong to, so they are left out.
 CREATE TEMP VIEW ext_objects AS
 SELECT m.classid, m.objid,
        pg_catalog.pg_describe_object(m.classid, m.objid, 0) AS object,
@@ -22,7 +25,14 @@ SELECT m.classid, m.objid,
   FROM ext_members m
   LEFT JOIN pg_catalog.pg_class c
     ON m.classid = 'pg_catalog.pg_class'::regclass AND c.oid = m.objid
- WHERE m.classid IN ('pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_type'::regclass)
+  LEFT JOIN pg_catalog.pg_type t
+    ON m.classid = 'pg_catalog.pg_type'::regclass AND t.oid = m.objid
+ WHERE m.classid = 'pg_catalog.pg_proc'::regclass
+    OR (t.oid IS NOT NULL
+        AND NOT EXISTS (SELECT FROM pg_catalog.pg_class r
+                         WHERE r.oid = t.typrelid AND r.relkind <> 'c')
+        AND NOT EXISTS (SELECT FROM pg_catalog.pg_type e
+                         WHERE e.oid = t.typelem AND e.typarray = t.oid))
     OR c.relkind IN ('r', 'p', 'v', 'm', 'f');
 
 -- columns of those tables and views, and the fields of composite types

@@ -44,7 +44,7 @@
  *	  lock (nobody writes in [tail, head)), and takes it exclusively to
  *	  move tail after its transaction committed.  Only the ring's drainer
  *	  moves tail.
- *	- Producers pick partition MyBackendId % nrings first and try the
+ *	- Producers pick partition (process number) % nrings first and try the
  *	  others only when theirs is full, so producers on different
  *	  partitions never contend; a batch of BUFFER_SPREAD_BATCH events or
  *	  more starts one partition further than the producer's previous one,
@@ -78,7 +78,6 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
-#include "storage/backendid.h"
 #include "port/pg_bswap.h"
 #include "storage/condition_variable.h"
 #include "storage/lwlock.h"
@@ -89,6 +88,7 @@
 
 #include "buffer.h"
 #include "guc.h"
+#include "pg_compat.h"
 
 StaticAssertDecl(BUFFER_MAX_RINGS >= MR_MAX_FLUSH_WORKERS,
 				 "every flush worker owns at least one ring");
@@ -421,7 +421,7 @@ buffer_append(const BufferEvent *events, int n, int *fill)
 {
 	static uint32 batches = 0;
 	int			nrings = shared->nrings;
-	int			first = MyBackendId;
+	int			first = MR_MY_PROC_NUMBER;
 
 	if (n >= BUFFER_SPREAD_BATCH)
 		first += (int) (batches++ % (uint32) nrings);

@@ -31,6 +31,7 @@
 #include "utils/guc.h"
 
 #include "guc.h"
+#include "pg_compat.h"
 
 bool		mr_enabled = true;
 char	   *mr_database = NULL;
@@ -71,8 +72,8 @@ int			mr_max_poll_entities = 10000;
 
 /*
  * The parsed form of metrics_rollup.slow_thresholds: what the check hook
- * builds (malloc'd, as GUC "extra" data must be) and the assign hook
- * installs.  NULL or n = 0: no per-kind threshold.
+ * builds (with MR_GUC_EXTRA_ALLOC, as GUC "extra" data must be) and the
+ * assign hook installs.  NULL or n = 0: no per-kind threshold.
  */
 #define GUC_MAX_SLOW_KINDS 64
 #define GUC_SLOW_KIND_MAX 63
@@ -604,7 +605,7 @@ guc_slow_thresholds_check(char **newval, void **extra, GucSource source)
 	char	   *save = NULL;
 	bool		ok = true;
 
-	t = (SlowThresholds *) malloc(sizeof(SlowThresholds));
+	t = (SlowThresholds *) MR_GUC_EXTRA_ALLOC(sizeof(SlowThresholds));
 	if (t == NULL)
 		return false;
 	t->n = 0;
@@ -621,7 +622,7 @@ guc_slow_thresholds_check(char **newval, void **extra, GucSource source)
 	pfree(copy);
 	if (!ok)
 	{
-		free(t);
+		MR_GUC_EXTRA_FREE(t);
 		return false;
 	}
 	*extra = t;

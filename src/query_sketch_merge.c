@@ -25,6 +25,7 @@
 #include "fmgr.h"
 #include "utils/memutils.h"
 
+#include "pg_compat.h"
 #include "sketch_core.h"
 
 /* Transition state of query_sketch_merge. */

@@ -4,10 +4,12 @@
 # Installs what is missing, builds and installs the extension, and runs
 # commands as an unprivileged user when invoked as root (initdb refuses root).
 # Sourcing it sets: MR_REPO, MR_PGXS_SRC, MR_SUDO, MR_RUNAS; mr_build_install
-# sets MR_INST and MR_BINDIR.
+# sets MR_INST and MR_BINDIR.  MR_PG_VERSION (default 15) picks the server
+# major version, its packages and its pg_config (test/pg17.sh sets 17).
 
 MR_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MR_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15 libipc-run-perl postgresql-15-tdigest"
+MR_PG_VERSION="${MR_PG_VERSION:-15}"
+MR_PACKAGES="${MR_PACKAGES:-make gcc postgresql-$MR_PG_VERSION postgresql-server-dev-$MR_PG_VERSION libipc-run-perl postgresql-$MR_PG_VERSION-tdigest}"
 
 if [ "$(id -u)" -eq 0 ]; then
 	MR_SUDO=""
@@ -37,10 +39,17 @@ mr_install_packages() {
 		$MR_SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null ||
 			mr_die "apt-get install$missing failed"
 	fi
-	# The test user must exist (the postgresql-15 package creates "postgres").
+	# The test user must exist (the postgresql-N package creates "postgres").
 	id "$MR_TEST_USER" >/dev/null 2>&1 || mr_die "user $MR_TEST_USER does not exist"
-	MR_BINDIR="$(pg_config --bindir)"
-	MR_PGXS_SRC="$(dirname "$(dirname "$(pg_config --pgxs)")")"
+	# Debian's /usr/bin/pg_config answers for the newest server-dev
+	# installed; name this version's own (make reads PG_CONFIG too).
+	if [ -z "${PG_CONFIG:-}" ] && [ -x "/usr/lib/postgresql/$MR_PG_VERSION/bin/pg_config" ]; then
+		PG_CONFIG="/usr/lib/postgresql/$MR_PG_VERSION/bin/pg_config"
+	fi
+	PG_CONFIG="${PG_CONFIG:-pg_config}"
+	export PG_CONFIG
+	MR_BINDIR="$("$PG_CONFIG" --bindir)"
+	MR_PGXS_SRC="$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")"
 }
 
 # Build (warnings are errors) and install into a private copy of the server
@@ -54,9 +63,9 @@ mr_build_install() {
 	local sys_bin sys_lib sys_share f
 	mr_log "building metrics_rollup and installing it privately"
 	make -C "$MR_REPO" -s -j2 >/dev/null || mr_die "build failed"
-	sys_bin="$(pg_config --bindir)"
-	sys_lib="$(pg_config --pkglibdir)"
-	sys_share="$(pg_config --sharedir)"
+	sys_bin="$("$PG_CONFIG" --bindir)"
+	sys_lib="$("$PG_CONFIG" --pkglibdir)"
+	sys_share="$("$PG_CONFIG" --sharedir)"
 	MR_INST="$(mktemp -d "${TMPDIR:-/tmp}/metrics_rollup_inst.XXXXXX")"
 	for f in "$sys_bin" "$sys_lib" "$sys_share"; do
 		mkdir -p "$MR_INST$(dirname "$f")"

@@ -6,13 +6,17 @@
 # a throwaway server with the extension preloaded; then `make lint` and the
 # sketch decoder fuzz run (test/fuzz/run.sh), one count each (full runs
 # only).  Works as root (servers run as "postgres") or as a user with sudo.
-# Ends with the line
-# "N passed, N failed" and exits non-zero when anything failed.
+# Then the PostgreSQL 17 pass (test/pg17.sh: the same suite, its lines
+# prefixed "pg17: ", in a Debian 13 root), or the line "PG 17 pass skipped:
+# <reason>".  Ends with the line "N passed, N failed" (both passes) and
+# exits non-zero when anything failed.
 #
 #   test/run_tests.sh                        everything
 #   test/run_tests.sh sketch t/030_cleanup.pl   only these (developers)
 #   test/run_tests.sh package                the Debian package test alone
 #   KEEP=1 test/run_tests.sh ...             keep the scratch directories
+#   MR_PG17=0 test/run_tests.sh              without the PG 17 pass
+#   MR_PG17=1 test/run_tests.sh sketch       these, on PG 17 as well
 #
 # On success the scratch copy (/tmp/metrics_rollup.*) and the private
 # install (/tmp/metrics_rollup_inst.*) are removed; on failure, or with
@@ -90,7 +94,9 @@ if [ $# -eq 0 ]; then
 fi
 
 # --- static analysis: one count (make lint: cppcheck + clang-tidy) ----------
-if [ $# -eq 0 ]; then
+# Lint, fuzz and the package test read only our sources or build the PG 15
+# package: the PG 17 pass (MR_PG17_INNER=1) leaves them to the PG 15 one.
+if [ $# -eq 0 ] && [ "${MR_PG17_INNER:-0}" != 1 ]; then
 	mr_install_packages cppcheck clang-tidy
 	mr_log "lint: cppcheck + clang-tidy over src/*.c"
 	if make -s -C "$work" lint >lint.log 2>&1; then
@@ -104,7 +110,7 @@ if [ $# -eq 0 ]; then
 fi
 
 # --- fuzzing: one count (>= 100000 inputs, 0 crashes; see test/fuzz/) ----
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] && [ "${MR_PG17_INNER:-0}" != 1 ]; then
 	mr_log "fuzz: sketch decoders"
 	if bash test/fuzz/run.sh >fuzz.log 2>&1; then
 		passed=$((passed + 1))
@@ -117,7 +123,7 @@ if [ $# -eq 0 ]; then
 fi
 
 # --- the Debian package: build, dpkg -i, pg_regress on it (test/package_test.sh)
-if [ $# -eq 0 ] || [ "$only_package" -eq 1 ]; then
+if { [ $# -eq 0 ] || [ "$only_package" -eq 1 ]; } && [ "${MR_PG17_INNER:-0}" != 1 ]; then
 	mr_log "package: build, install, regression tests against the system install"
 	if bash "$MR_REPO/test/package_test.sh" >package.log 2>&1; then
 		passed=$((passed + 1))
@@ -126,6 +132,26 @@ if [ $# -eq 0 ] || [ "$only_package" -eq 1 ]; then
 		failed=$((failed + 1))
 		echo "not ok - package"
 		tail -n 40 package.log
+	fi
+fi
+
+# --- PostgreSQL 17: the same suite in a Debian 13 root (test/pg17.sh) -------
+if [ "${MR_PG17_INNER:-0}" = 1 ]; then
+	:	# this is the PG 17 pass itself
+elif [ $# -gt 0 ] && [ "${MR_PG17:-}" != 1 ]; then
+	echo "PG 17 pass skipped: only named tests (MR_PG17=1 runs them on 17 too)"
+else
+	mr_log "PostgreSQL 17 pass (test/pg17.sh; MR_PG17=0 skips it)"
+	bash "$MR_REPO/test/pg17.sh" "$@" 2>&1 | tee pg17.log
+	counts=$(grep -E '^pg17: [0-9]+ passed, [0-9]+ failed$' pg17.log | tail -n 1)
+	if [ -n "$counts" ]; then
+		set -- $counts
+		passed=$((passed + $2))
+		failed=$((failed + $4))
+	elif ! grep -q '^PG 17 pass skipped: ' pg17.log; then
+		failed=$((failed + 1))
+		echo "not ok - pg17: the PG 17 pass died"
+		tail -n 30 pg17.log
 	fi
 fi
 
