@@ -45,7 +45,6 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "catalog.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -53,6 +52,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "cleanup_archive.h"
 #include "job_xact.h"
 

@@ -43,12 +43,12 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "catalog.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "daily.h"
 #include "job_xact.h"
 

@@ -107,7 +107,7 @@ dbcheck_run(void)
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "metrics_rollup");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "dbcheck_main");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "worker_dbcheck_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "metrics_rollup database check");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "metrics_rollup database check");
 	/* we are told when it ends: WaitForBackgroundWorkerShutdown needs it */
@@ -181,8 +181,11 @@ dbcheck_wait_for_main_worker(void)
 	return false;
 }
 
-/* Is there a row of that name in pg_database (a shared catalog)? */
-static bool
+/*
+ * Is there a row of that name in pg_database (a shared catalog)?  For the
+ * checker (worker.c's worker_dbcheck_main), connected to no database.
+ */
+bool
 dbcheck_database_exists(const char *name)
 {
 	Relation	rel;
@@ -203,14 +206,10 @@ dbcheck_database_exists(const char *name)
 	return found;
 }
 
+/* The checker's answer, read by dbcheck_run() once the checker exited. */
 void
-dbcheck_main(Datum main_arg)
+dbcheck_report(bool exists)
 {
-	BackgroundWorkerUnblockSignals();
-	/* connected to no database: only shared catalogs are readable */
-	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pg_atomic_write_u32(&dbshared->result,
-						dbcheck_database_exists(mr_database) ?
-						DBCHECK_EXISTS : DBCHECK_MISSING);
-	proc_exit(0);
+						exists ? DBCHECK_EXISTS : DBCHECK_MISSING);
 }

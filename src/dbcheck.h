@@ -25,7 +25,8 @@ extern bool dbcheck_wait_for_database(void);
 /* Flush workers: wait until the main worker's check let it connect. */
 extern bool dbcheck_wait_for_main_worker(void);
 
-/* entry point of the short-lived checking worker */
-extern PGDLLEXPORT void dbcheck_main(Datum main_arg);
+/* the short-lived checking worker (worker.c): look, then report */
+extern bool dbcheck_database_exists(const char *name);
+extern void dbcheck_report(bool exists);
 
 #endif							/* METRICS_ROLLUP_DBCHECK_H */

@@ -40,7 +40,6 @@
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
 #include "executor/spi.h"
-#include "catalog.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
@@ -58,6 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "buffer.h"
+#include "catalog.h"
 #include "flush.h"
 #include "jobstate.h"
 

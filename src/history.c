@@ -27,7 +27,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "catalog.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/backend_status.h"
@@ -36,6 +35,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "catalog.h"
 #include "history.h"
 #include "job_xact.h"
 

@@ -67,7 +67,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "catalog.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -83,6 +82,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "daily.h"
 #include "guc.h"
 #include "job_xact.h"
@@ -96,7 +96,6 @@ PG_FUNCTION_INFO_V1(rollup_run_sql);
 PG_FUNCTION_INFO_V1(rollup_run_background);
 
 /* entry point of the worker run_rollup_background() starts */
-PGDLLEXPORT void rollup_background_main(Datum arg);
 
 /*
  * Take out this hour's marks; the groups come back as three arrays, with
@@ -638,38 +637,9 @@ rollup_worker_last_totals(void)
 }
 
 /*
- * The dynamic worker started by run_rollup_background(): connect to the
- * caller's database as the caller, run the worker's rollup job once, exit.
- */
-void
-rollup_background_main(Datum arg)
-{
-	Oid			dboid = DatumGetObjectId(arg);
-	Oid			useroid;
-
-	memcpy(&useroid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
-	/* SIGTERM ends the worker at the next CHECK_FOR_INTERRUPTS */
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(dboid, useroid, 0);
-	/* no database/role search_path may redirect our SQL */
-	security_pin_worker_search_path();
-	/* the scheduled rollup's bound on lock waits */
-	job_apply_lock_timeout();
-	rollup_worker_run();
-	ereport(LOG,
-			(errmsg("metrics_rollup: rolled up %d hours: %lld raw rows read, %lld hourly rows written, %d days built (%lld daily rows)",
-					rollup_worker_totals.hours,
-					(long long) rollup_worker_totals.raw_rows,
-					(long long) rollup_worker_totals.rows_written,
-					rollup_worker_totals.daily.days,
-					(long long) rollup_worker_totals.daily.rows)));
-	proc_exit(0);
-}
-
-/*
  * run_rollup_background() RETURNS integer: start rollup_worker_run() in a
- * new background worker (one transaction per hour); returns its pid.
+ * new background worker (one transaction per hour; worker.c's
+ * worker_rollup_main); returns its pid.
  */
 Datum
 rollup_run_background(PG_FUNCTION_ARGS)
@@ -683,7 +653,7 @@ rollup_run_background(PG_FUNCTION_ARGS)
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "metrics_rollup");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rollup_background_main");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "worker_rollup_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "metrics_rollup rollup (manual)");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "metrics_rollup rollup");
 	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);

@@ -16,6 +16,11 @@
  * Each flush worker has its own flush state machine (retry, backoff,
  * circuit: jobstate.c shows each in its own slot).
  *
+ * Every background worker of the extension has its entry point here: also
+ * the one-shot worker of run_rollup_background() (worker_rollup_main,
+ * registered by rollup.c) and the checker of metrics_rollup.database
+ * (worker_dbcheck_main, registered by dbcheck.c).
+ *
  * Owns: the worker's registration, its main loop, the job table
  * worker_jobs[] and the one place where a job's try is run, its outcome
  * fed to the job's state machine (jobstate.c), shown (stats view) and
@@ -645,4 +650,52 @@ static int64
 worker_cleanup_rows(void)
 {
 	return worker_cleanup_raw.rows + worker_cleanup_hourly.rows;
+}
+
+/* ----------------------------------------------------------------
+ * Short-lived workers that other files start
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * run_rollup_background()'s worker (rollup.c registers it): connect to the
+ * caller's database as the caller, run the worker's rollup job once, exit.
+ */
+void
+worker_rollup_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	Oid			useroid;
+	RollupTotals totals;
+
+	memcpy(&useroid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	/* SIGTERM ends the worker at the next CHECK_FOR_INTERRUPTS */
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, useroid, 0);
+	/* no database/role search_path may redirect our SQL */
+	security_pin_worker_search_path();
+	/* the scheduled rollup's bound on lock waits */
+	job_apply_lock_timeout();
+	rollup_worker_run();
+	totals = rollup_worker_last_totals();
+	ereport(LOG,
+			(errmsg("metrics_rollup: rolled up %d hours: %lld raw rows read, %lld hourly rows written, %d days built (%lld daily rows)",
+					totals.hours, (long long) totals.raw_rows,
+					(long long) totals.rows_written, totals.daily.days,
+					(long long) totals.daily.rows)));
+	proc_exit(0);
+}
+
+/*
+ * dbcheck.c's checker: connected to no database (only shared catalogs are
+ * readable), is metrics_rollup.database in pg_database?  Report and exit.
+ */
+void
+worker_dbcheck_main(Datum main_arg)
+{
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	dbcheck_report(dbcheck_database_exists(mr_database));
+	proc_exit(0);
 }
