@@ -37,6 +37,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "catalog.h"
 #include "classes.h"
 #include "guc.h"
 #include "live.h"
@@ -96,6 +97,9 @@ classes_read_known(const char *kind, ClassItem *items, int *n, int *cap)
 	Datum		values[1];
 	int			rc;
 
+	/* a 1.0 or 1.1 schema served by this library has no known_entities */
+	if (!catalog_schema_1_2())
+		return items;
 	/* The query runs with the caller's rights: SELECT on known_entities. */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -273,6 +277,18 @@ classes_classify(PG_FUNCTION_ARGS)
 	classes_compute(kind, fraction, NULL, 0, &r);
 	classes_put_rows(fcinfo, &r);
 	return (Datum) 0;
+}
+
+/*
+ * The C symbol the 1.0 and 1.1 scripts declare classify(kind, hot_fraction)
+ * with (a schema not updated yet keeps calling it): the same function.
+ */
+PG_FUNCTION_INFO_V1(live_classify);
+
+Datum
+live_classify(PG_FUNCTION_ARGS)
+{
+	return classes_classify(fcinfo);
 }
 
 /* classify(kind, hot_fraction, entity_ids): the caller declares the set. */

@@ -258,7 +258,7 @@ daily_build_isolated(Datum kind, Datum day, DailyTotals *totals, bool isolate)
 		daily_build_day(kind, day, totals);
 		return;
 	}
-	edata = job_try_isolated(daily_build_unit, &unit);
+	edata = job_try_isolated(daily_build_unit, &unit, NULL);
 	if (edata == NULL)
 	{
 		daily_exec(daily_failure_clear_sql, kind, day, SPI_OK_DELETE,

@@ -59,6 +59,7 @@
 #include "buffer.h"
 #include "catalog.h"
 #include "flush.h"
+#include "job_xact.h"
 #include "jobstate.h"
 
 /* Events per flush transaction: bounds a transaction's size and time. */
@@ -74,14 +75,15 @@ static const char *const flush_dead_letter_sql =
 " (" CATALOG_RAW_COLUMNS ", reject_sqlstate, reject_message)"
 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
+/*
+ * An event the table refuses: a data error as the jobs classify them, but
+ * not XX001 (data corrupted): a corrupt stored value is about the table, not
+ * about the event, which must never be dead-lettered for it.
+ */
 bool
 flush_is_data_error(int sqlerrcode)
 {
-	int			category = ERRCODE_TO_CATEGORY(sqlerrcode);
-
-	return category == ERRCODE_DATA_EXCEPTION ||
-		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
-		sqlerrcode == ERRCODE_RAISE_EXCEPTION;
+	return sqlerrcode != ERRCODE_DATA_CORRUPTED && job_is_data_error(sqlerrcode);
 }
 
 /*
@@ -115,45 +117,34 @@ flush_copy_into(Oid relid)
 	free_parsestate(pstate);
 }
 
+/* One range of the batch, for job_try_isolated. */
+typedef struct FlushRange
+{
+	Oid			relid;
+	uint64		first;
+	uint64		count;
+} FlushRange;
+
+static void
+flush_copy_range(void *arg)
+{
+	FlushRange *r = (FlushRange *) arg;
+
+	buffer_drain_range(r->first, r->count);
+	flush_copy_into(r->relid);
+}
+
 /*
  * COPY events [first, first + count) in a subtransaction.  Returns NULL on
- * success, the error on a data error (the subtransaction rolled back);
- * re-raises any other error.
+ * success, the error on a data error (flush_is_data_error: the
+ * subtransaction rolled back); re-raises any other error.
  */
 static ErrorData *
 flush_try_range(Oid relid, uint64 first, uint64 count)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
+	FlushRange	r = {relid, first, count};
 
-	BeginInternalSubTransaction(NULL);
-	/* run in the outer transaction's context, not the subtransaction's */
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		buffer_drain_range(first, count);
-		flush_copy_into(relid);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		/* leave the error context before copying the error out of it */
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		/* undoes this range's rows; the outer transaction stays usable */
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_END_TRY();
-
-	if (edata != NULL && !flush_is_data_error(edata->sqlerrcode))
-		ReThrowError(edata);
-	return edata;
+	return job_try_isolated(flush_copy_range, &r, flush_is_data_error);
 }
 
 /* Write event number index of the batch to rejected_events. */

@@ -87,7 +87,7 @@ job_is_data_error(int sqlerrcode)
 }
 
 ErrorData *
-job_try_isolated(JobTryFn fn, void *arg)
+job_try_isolated(JobTryFn fn, void *arg, bool (*is_data_error) (int sqlerrcode))
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -116,7 +116,8 @@ job_try_isolated(JobTryFn fn, void *arg)
 	}
 	PG_END_TRY();
 
-	if (edata != NULL && !job_is_data_error(edata->sqlerrcode))
+	if (edata != NULL &&
+		!(is_data_error ? is_data_error : job_is_data_error) (edata->sqlerrcode))
 		ReThrowError(edata);
 	return edata;
 }

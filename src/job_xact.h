@@ -39,10 +39,11 @@ typedef void (*JobTryFn) (void *arg);
 /*
  * Run fn(arg) in a subtransaction of the current transaction.  Returns NULL
  * when it succeeded; the error (in the caller's memory context, the
- * subtransaction rolled back) when it failed with a data error; re-raises
- * any other error.
+ * subtransaction rolled back) when it failed with a data error as
+ * is_data_error says (NULL: job_is_data_error); re-raises any other error.
  */
-extern ErrorData *job_try_isolated(JobTryFn fn, void *arg);
+extern ErrorData *job_try_isolated(JobTryFn fn, void *arg,
+								   bool (*is_data_error) (int sqlerrcode));
 
 /* Wait for the lock that keeps rollup and cleanup runs apart (transaction-level). */
 extern void job_runner_lock(void);

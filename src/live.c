@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * live.c
- *	  Live per-entity statistics in shared memory (view live_stats),
- *	  hot/cold classification (classify()) and the slow-call log.
+ *	  Live per-entity statistics in shared memory (view live_stats), the
+ *	  entities' last use for classes.c's hot/cold classes, and the slow-call
+ *	  log.
  *
  * Owns: the shared struct "metrics_rollup live stats": a fixed table of
  * metrics_rollup.max_live_entities entries keyed by (kind, entity_id), a
@@ -182,7 +183,6 @@ const ShmemPiece live_shmem_piece = {
 };
 
 PG_FUNCTION_INFO_V1(live_stats);
-PG_FUNCTION_INFO_V1(live_classify);
 PG_FUNCTION_INFO_V1(live_info);
 
 /* ----------------------------------------------------------------
@@ -869,24 +869,6 @@ typedef struct LiveRank
 	uint64		use_count;
 } LiveRank;
 
-/* last_seen desc, use_count desc, entity_id asc (bytes), kind asc. */
-static int
-live_rank_cmp(const void *a, const void *b)
-{
-	const LiveRank *x = (const LiveRank *) a;
-	const LiveRank *y = (const LiveRank *) b;
-	int			c;
-
-	if (x->seen != y->seen)
-		return x->seen > y->seen ? -1 : 1;
-	if (x->use_count != y->use_count)
-		return x->use_count > y->use_count ? -1 : 1;
-	c = strcmp(x->id, y->id);
-	if (c != 0)
-		return c;
-	return strcmp(x->kind, y->kind);
-}
-
 /* The tracked entities of kind (all when NULL), unsorted. */
 static LiveRank *
 live_collect(const char *kind, int *n)
@@ -914,48 +896,6 @@ live_collect(const char *kind, int *n)
 	LWLockRelease(live->lock);
 	*n = count;
 	return items;
-}
-
-/* classify(kind, hot_fraction): hot/cold by recency, then use. */
-Datum
-live_classify(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *kind = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	double		fraction = PG_ARGISNULL(1) ? mr_hot_fraction : PG_GETARG_FLOAT8(1);
-	LiveRank   *items;
-	int			n;
-	int			hot;
-
-	mr_require_preload("classify()");
-	if (isnan(fraction) || fraction < 0 || fraction > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("hot_fraction must be between 0 and 1, not %g", fraction),
-				 errhint("Pass a fraction from 0 to 1, or NULL to use metrics_rollup.hot_fraction.")));
-	InitMaterializedSRF(fcinfo, 0);
-
-	items = live_collect(kind, &n);
-	qsort(items, n, sizeof(LiveRank), live_rank_cmp);
-	/* the epsilon keeps e.g. 0.29 * 100 = 28.999999999999996 at 29 */
-	hot = (int) floor(fraction * n + 1e-9);
-	hot = Min(hot, n);
-
-	for (int k = 0; k < n; k++)
-	{
-		Datum		values[6];
-		bool		nulls[6] = {0};
-
-		values[0] = CStringGetTextDatum(items[k].kind);
-		values[1] = CStringGetTextDatum(items[k].id);
-		values[2] = CStringGetTextDatum(k < hot ? "hot" : "cold");
-		values[3] = Int32GetDatum(k + 1);
-		nulls[4] = items[k].seen == 0;
-		values[4] = TimestampTzGetDatum(items[k].seen);
-		values[5] = Int64GetDatum((int64) items[k].use_count);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
 }
 
 /* live_info(): size and counters of the live table. */

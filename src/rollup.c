@@ -462,7 +462,7 @@ rollup_hour_by_group(TimestampTz hour, RollupTotals *totals)
 		CHECK_FOR_INTERRUPTS();
 		unit.kind = SPI_getbinval(groups->vals[i], groups->tupdesc, 1, &isnull);
 		unit.entity_id = SPI_getbinval(groups->vals[i], groups->tupdesc, 2, &isnull);
-		edata = job_try_isolated(rollup_groups, &unit);
+		edata = job_try_isolated(rollup_groups, &unit, NULL);
 		if (edata == NULL)
 			rollup_failures_clear(hour, unit.kind, unit.entity_id);
 		else
@@ -493,7 +493,7 @@ rollup_hour(TimestampTz hour, RollupTotals *totals)
 		rollup_groups(&unit);
 		return;
 	}
-	edata = job_try_isolated(rollup_groups, &unit);
+	edata = job_try_isolated(rollup_groups, &unit, NULL);
 	if (edata == NULL)
 	{
 		rollup_failures_clear(hour, (Datum) 0, (Datum) 0);
