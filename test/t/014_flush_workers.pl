@@ -6,14 +6,11 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('flush_workers');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('flush_workers', q{
 metrics_rollup.flush_workers = 3
 metrics_rollup.flush_interval = '1h'
 metrics_rollup.rollup_enabled = off
@@ -21,7 +18,6 @@ metrics_rollup.cleanup_enabled = off
 max_worker_processes = 16
 max_connections = 40
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 $node->poll_query_until('postgres',
 	'SELECT count(pid) = 3 FROM metrics_rollup.flush_workers')

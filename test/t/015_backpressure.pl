@@ -6,20 +6,16 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('backpressure');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('backpressure', q{
 metrics_rollup.buffer_size = '1MB'
 metrics_rollup.flush_workers = 1
 metrics_rollup.flush_interval = '200ms'
 metrics_rollup.rollup_enabled = off
 metrics_rollup.cleanup_enabled = off
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 $node->poll_query_until('postgres',
 	'SELECT count(pid) = 1 FROM metrics_rollup.flush_workers')

@@ -10,17 +10,14 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
 my $secs = $ENV{MR_WRITERS_SECS} // 60;
 
 my $lock_timeout_ms = 2000;
 
-my $node = PostgreSQL::Test::Cluster->new('writers');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('writers', qq{
 metrics_rollup.buffer_size = '1MB'
 metrics_rollup.flush_interval = '100ms'
 metrics_rollup.rollup_interval = '1min'
@@ -29,7 +26,6 @@ max_connections = 40
 log_lock_waits = on
 deadlock_timeout = '100ms'
 });
-$node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION metrics_rollup;
 CREATE TABLE shadow (kind text, entity_id text, recorded_at timestamptz);

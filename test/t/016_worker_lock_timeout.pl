@@ -14,14 +14,11 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use Time::HiRes qw(time);
 
-my $node = PostgreSQL::Test::Cluster->new('locktimeout');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('locktimeout', q{
 metrics_rollup.flush_interval = '100ms'
 metrics_rollup.lock_timeout = '1s'
 metrics_rollup.retry_interval = '100ms'
@@ -29,7 +26,6 @@ metrics_rollup.rollup_interval = '1min'
 metrics_rollup.cleanup_enabled = off
 metrics_rollup.circuit_reset = '1s'
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 
 # 1. an open writer does not stall the drain

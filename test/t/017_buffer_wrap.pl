@@ -8,19 +8,15 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use Time::HiRes qw(time);
 
-my $node = PostgreSQL::Test::Cluster->new('wrap');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('wrap', q{
 metrics_rollup.buffer_size = '1MB'
 metrics_rollup.overflow_policy = 'wait'
 metrics_rollup.overflow_wait = '4s'
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 
 # Every ring's head off its start: 16 sessions at once (consecutive backend

@@ -8,16 +8,11 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 use File::Basename qw(dirname);
 
-my $node = PostgreSQL::Test::Cluster->new('observe');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
-});
-$node->start;
+my $node = mr_node('observe', '');
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION metrics_rollup;
 	CREATE ROLE regress_exporter LOGIN;
@@ -58,13 +53,7 @@ is($node->safe_psql('postgres', 'SELECT worker_state FROM metrics_rollup.stats')
 $node->stop;
 
 # --- a wrong metrics_rollup.database -------------------------------------------
-my $bad = PostgreSQL::Test::Cluster->new('wrongdb');
-$bad->init;
-$bad->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'nosuchdb'
-});
-$bad->start;
+my $bad = mr_node('wrongdb', '', database => 'nosuchdb');
 $bad->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 ok($bad->poll_query_until('postgres', q{
 	SELECT worker_state = 'database "nosuchdb" does not exist' FROM metrics_rollup.stats}),

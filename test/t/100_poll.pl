@@ -7,20 +7,16 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('poll');
-$node->init;
-$node->append_conf('postgresql.conf', <<'EOC');
-shared_preload_libraries = 'metrics_rollup'
-metrics_rollup.database = 'postgres'
+my $node = mr_node('poll', q{
 metrics_rollup.max_poll_entities = 100
 metrics_rollup.hot_poll_interval = '1h'
 metrics_rollup.cold_poll_interval = '2h'
 metrics_rollup.slow_threshold = '100ms'
 metrics_rollup.slow_thresholds = 'prompt=1s, resource=0'
-EOC
-$node->start;
+});
 $node->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
 
 sub q1 { return $node->safe_psql('postgres', shift); }
