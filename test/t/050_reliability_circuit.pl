@@ -12,7 +12,10 @@ use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep);
 
+# one flush worker: the backoff and circuit below are one state machine's
+# (each flush worker has its own, and their tries would interleave)
 my $node = mr_node('circuit', q{
+metrics_rollup.flush_workers = 1
 metrics_rollup.flush_interval = '100ms'
 metrics_rollup.retry_interval = '100ms'
 metrics_rollup.max_backoff = '1s'
