@@ -132,7 +132,7 @@ my $days_sql = q{
 my $by_hours_sql = q{
 	SELECT h.entity_id, sum(h.total_count), sum(h.success_count), min(h.min_response_time),
 	       max(h.max_response_time), (sum(h.sum_response_time) / sum(h.total_count))::float8,
-	       metrics_rollup.sketch_quantile(metrics_rollup.sketch_merge(h.sketch), 0.99)
+	       metrics_rollup.sketch_percentile_cont(metrics_rollup.sketch_merge(h.sketch), 0.99)
 	  FROM (SELECT min(day_start) AS lo, max(day_start) + interval '24 hours' AS hi
 	          FROM metrics_rollup.daily_built) b
 	  JOIN metrics_rollup.hourly_metrics h ON h.hour_start >= b.lo AND h.hour_start < b.hi
