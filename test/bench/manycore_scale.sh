@@ -7,7 +7,7 @@
 # test/bench/manycore_pack.sh from this build).  Finishes in about 6
 # minutes (hard stop of new steps at STOP_S, default 420 s).
 #
-#   OUT=/tmp bash manycore_scale.sh                 flush_workers auto (a quarter of the CPUs)
+#   OUT=/tmp bash manycore_scale.sh                 flush_workers auto (half the CPUs here: max_worker_processes is 48)
 #   FW=8 CLIENTS="1 8 16 32 64" bash manycore_scale.sh
 #
 # Steps:
