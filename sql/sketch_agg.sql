@@ -76,6 +76,34 @@ SELECT bool_and(sketch_to_bytea(n) = sketch_to_bytea(o)) AS running_window_same,
   FROM (SELECT metrics_rollup.sketch_agg(v) OVER w n, sketch_old.sketch_agg(v) OVER w o
           FROM (SELECT * FROM sa WHERE g = 1 ORDER BY v LIMIT 300) s
         WINDOW w AS (ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) t;
+-- a moving frame restarts the aggregate at every row (no inverse function)
+SELECT bool_and(sketch_to_bytea(n) = sketch_to_bytea(o)) AS moving_window_same, count(*)
+  FROM (SELECT metrics_rollup.sketch_agg(v) OVER w n, sketch_old.sketch_agg(v) OVER w o
+          FROM (SELECT * FROM sa WHERE g = 0 ORDER BY v LIMIT 300) s
+        WINDOW w AS (ORDER BY v ROWS BETWEEN 5 PRECEDING AND CURRENT ROW)) t;
+-- many small groups, hashed, with DISTINCT and FILTER, and grouping sets
+SELECT count(*) AS groups,
+       count(*) FILTER (WHERE sketch_to_bytea(n) IS NOT DISTINCT FROM sketch_to_bytea(o)) AS same_bytes,
+       count(*) FILTER (WHERE sketch_to_bytea(nd) IS NOT DISTINCT FROM sketch_to_bytea(od)) AS same_bytes_distinct,
+       count(*) FILTER (WHERE sketch_to_bytea(nf) IS NOT DISTINCT FROM sketch_to_bytea(of)) AS same_bytes_filter
+  FROM (SELECT metrics_rollup.sketch_agg(v) n, sketch_old.sketch_agg(v) o,
+               metrics_rollup.sketch_agg(DISTINCT v) nd, sketch_old.sketch_agg(DISTINCT v) od,
+               metrics_rollup.sketch_agg(v) FILTER (WHERE v > 0.5) nf,
+               sketch_old.sketch_agg(v) FILTER (WHERE v > 0.5) of
+          FROM (SELECT row_number() OVER () % 5000 AS k, v FROM sa) s GROUP BY k) t;
+-- hashed with a tiny work_mem: the hash table spills and is rebuilt per batch
+SET work_mem = '64kB';
+SET enable_sort = off;
+SELECT count(*) AS groups,
+       count(*) FILTER (WHERE sketch_to_bytea(n) IS NOT DISTINCT FROM sketch_to_bytea(o)) AS same_bytes
+  FROM (SELECT metrics_rollup.sketch_agg(v) n, sketch_old.sketch_agg(v) o
+          FROM (SELECT (v * 1e6)::bigint % 20000 AS k, v FROM sa) s GROUP BY k) t;
+RESET enable_sort;
+RESET work_mem;
+SELECT count(*) AS grouping_set_rows,
+       count(*) FILTER (WHERE sketch_to_bytea(n) IS NOT DISTINCT FROM sketch_to_bytea(o)) AS same_bytes
+  FROM (SELECT metrics_rollup.sketch_agg(v) n, sketch_old.sketch_agg(v) o
+          FROM sa GROUP BY GROUPING SETS ((g), (g, v > 1), ())) t;
 
 -- exact oracles: count, min, max equal; quantiles within alpha of
 -- percentile_disc (group 4's values span less than the 2048 buckets)

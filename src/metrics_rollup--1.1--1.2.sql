@@ -636,7 +636,27 @@ REVOKE ALL ON TABLE metrics_rollup.flush_workers FROM PUBLIC;
 -- cannot be altered: the aggregates are dropped and created again, with
 -- the same comments and privileges (EXECUTE for PUBLIC, as the 1.0
 -- script grants every sketch function).  Nothing else depends on them
--- (SQL bodies name them in strings only).
+-- (SQL bodies name them in strings only); a user's view or function that
+-- does stops the update with the list of them, before anything changes.
+DO $sketch_agg_dependents$
+DECLARE
+    dependents text;
+BEGIN
+    SELECT pg_catalog.string_agg(DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), ', ')
+      INTO dependents
+      FROM pg_catalog.pg_depend d
+     WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND d.refobjid IN ('metrics_rollup.sketch_agg(double precision)'::pg_catalog.regprocedure,
+                          'metrics_rollup.sketch_agg(double precision, double precision)'::pg_catalog.regprocedure)
+       AND d.deptype = 'n';
+    IF dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot update sketch_agg: other objects depend on it'
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'Depending on sketch_agg: ' || dependents || '.',
+                  HINT = 'Drop these objects, run ALTER EXTENSION metrics_rollup UPDATE, then create them again (1.2 re-creates sketch_agg with a new state type).';
+    END IF;
+END
+$sketch_agg_dependents$;
 DROP AGGREGATE metrics_rollup.sketch_agg(double precision);
 DROP AGGREGATE metrics_rollup.sketch_agg(double precision, double precision);
 DROP FUNCTION metrics_rollup.sketch_agg_trans(internal, double precision);

@@ -58,14 +58,15 @@ typedef struct SketchAggState
 /*
  * sketch_agg's state from 1.2 on: the sketch type itself, held during the
  * aggregation as an expanded object (utils/expandeddatum.h) in a child
- * context of the aggregate context, updated in place row by row.  Whoever
+ * context of the aggregate context shared by the states of that context
+ * (sketch_states_context), updated in place row by row.  Whoever
  * needs it flat (a partial aggregate's output, Citus's text transfer, a
  * copy) gets sketch_stage_encode's bytes, cached until the next change.
  */
 typedef struct SketchExpanded
 {
 	ExpandedObjectHeader hdr;
-	SketchAggState agg;			/* allocator: hdr.eoh_context */
+	SketchAggState agg;			/* allocates in hdr.eoh_context */
 	uint8	   *flat;			/* cached encoding (flat_len bytes) */
 	Size		flat_len;		/* 0: no valid cache */
 	Size		flat_cap;		/* allocated length of flat */
@@ -655,12 +656,35 @@ sketch_expanded_of(Datum d, bool need_rw)
 	return (SketchExpanded *) eoh;
 }
 
-/* An empty expanded state in its own child context of parent. */
-static SketchExpanded *
-sketch_expanded_alloc(MemoryContext parent)
+/*
+ * The context of every expanded state of one aggregate context: one child
+ * of it, shared, found by name among its (few) children and gone with its
+ * reset.  Not one context per state: nodeAgg's hash table sums its memory
+ * over every child at each new group, which made 24k groups take seconds.
+ * Sharing is safe because no caller deletes one state on its own: nodeAgg,
+ * window aggregates and Citus delete a read/write state only when a
+ * transition returns another datum, and ours return their read/write
+ * argument itself (a flat argument yields a new state, the flat one is
+ * freed).  nodeAgg keeps a state in place only when its context is a
+ * direct child of the aggregate context, which this one is.
+ */
+#define SKETCH_STATES_CONTEXT "sketch_agg states"
+
+static MemoryContext
+sketch_states_context(MemoryContext aggcontext)
 {
-	MemoryContext cxt = AllocSetContextCreate(parent, "sketch_agg state",
-											  ALLOCSET_SMALL_SIZES);
+	for (MemoryContext c = aggcontext->firstchild; c != NULL; c = c->nextchild)
+		if (strcmp(c->name, SKETCH_STATES_CONTEXT) == 0)
+			return c;
+	return AllocSetContextCreate(aggcontext, SKETCH_STATES_CONTEXT,
+								 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* An empty expanded state in the shared states context of aggcontext. */
+static SketchExpanded *
+sketch_expanded_alloc(MemoryContext aggcontext)
+{
+	MemoryContext cxt = sketch_states_context(aggcontext);
 	SketchExpanded *x = MemoryContextAllocZero(cxt, sizeof(SketchExpanded));
 
 	EOH_init_header(&x->hdr, &sketch_expanded_methods, cxt);
@@ -835,7 +859,8 @@ sketch_agg_state_final(PG_FUNCTION_ARGS)
 		PG_RETURN_BYTEA_P(sketch_store(sketch_load(PG_GETARG_DATUM(0))));
 	if (x->agg.sketch.count == 0)
 		PG_RETURN_NULL();
-	sketch_expanded_encode(x);
+	if (x->flat_len == 0)
+		PG_RETURN_BYTEA_P(sketch_store_staged(&x->agg.sketch, &x->agg.stage));
 	result = palloc(VARHDRSZ + x->flat_len);
 	SET_VARSIZE(result, VARHDRSZ + x->flat_len);
 	memcpy(VARDATA(result), x->flat, x->flat_len);
