@@ -856,7 +856,13 @@ sketch_agg_state_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	x = sketch_expanded_of(PG_GETARG_DATUM(0), false);
 	if (x == NULL)
-		PG_RETURN_BYTEA_P(sketch_store(sketch_load(PG_GETARG_DATUM(0))));
+	{
+		SketchState *s = sketch_load(PG_GETARG_DATUM(0));
+
+		if (s->count == 0)
+			PG_RETURN_NULL();
+		PG_RETURN_BYTEA_P(sketch_store(s));
+	}
 	if (x->agg.sketch.count == 0)
 		PG_RETURN_NULL();
 	if (x->flat_len == 0)
