@@ -625,6 +625,106 @@ REVOKE ALL ON TABLE metrics_rollup.flush_workers FROM PUBLIC;
 
 -- (citus section)
 
+-- sketch_agg's state becomes the sketch type itself (src/sketch.c: an
+-- expanded object updated in place, flattened by its final function), with
+-- a COMBINEFUNC: Citus pushes such an aggregate down to the shards
+-- (worker_partial_agg, the partial state as sketch_out's text, which
+-- sketch_in reads back byte for byte; coord_combine_agg on the
+-- coordinator).  PostgreSQL still aggregates it in parallel (partial
+-- states are flat sketches; no serial functions, which a non-internal
+-- state may not have).  Results are byte-identical to 1.1's.  A state type
+-- cannot be altered: the aggregates are dropped and created again, with
+-- the same comments and privileges (EXECUTE for PUBLIC, as the 1.0
+-- script grants every sketch function).  Nothing else depends on them
+-- (SQL bodies name them in strings only); a user's view or function that
+-- does stops the update with the list of them, before anything changes.
+DO $sketch_agg_dependents$
+DECLARE
+    dependents text;
+BEGIN
+    SELECT pg_catalog.string_agg(DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), ', ')
+      INTO dependents
+      FROM pg_catalog.pg_depend d
+     WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND d.refobjid IN ('metrics_rollup.sketch_agg(double precision)'::pg_catalog.regprocedure,
+                          'metrics_rollup.sketch_agg(double precision, double precision)'::pg_catalog.regprocedure)
+       AND d.deptype = 'n';
+    IF dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot update sketch_agg: other objects depend on it'
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'Depending on sketch_agg: ' || dependents || '.',
+                  HINT = 'Drop these objects, run ALTER EXTENSION metrics_rollup UPDATE, then create them again (1.2 re-creates sketch_agg with a new state type).';
+    END IF;
+END
+$sketch_agg_dependents$;
+DROP AGGREGATE metrics_rollup.sketch_agg(double precision);
+DROP AGGREGATE metrics_rollup.sketch_agg(double precision, double precision);
+DROP FUNCTION metrics_rollup.sketch_agg_trans(internal, double precision);
+DROP FUNCTION metrics_rollup.sketch_agg_trans(internal, double precision, double precision);
+DROP FUNCTION metrics_rollup.sketch_agg_final(internal);
+DROP FUNCTION metrics_rollup.sketch_agg_combine(internal, internal);
+DROP FUNCTION metrics_rollup.sketch_agg_serial(internal);
+DROP FUNCTION metrics_rollup.sketch_agg_deserial(bytea, internal);
+
+CREATE FUNCTION metrics_rollup.sketch_agg_trans(metrics_rollup.sketch, double precision)
+    RETURNS metrics_rollup.sketch
+    AS 'MODULE_PATHNAME', 'sketch_agg_state_trans' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_agg_trans(metrics_rollup.sketch, double precision) IS
+  'Transition function of sketch_agg(value): relative accuracy from metrics_rollup.sketch_relative_accuracy, read at the first row of a group; aggregate context only.';
+CREATE FUNCTION metrics_rollup.sketch_agg_trans(metrics_rollup.sketch, double precision, double precision)
+    RETURNS metrics_rollup.sketch
+    AS 'MODULE_PATHNAME', 'sketch_agg_state_trans_alpha' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_agg_trans(metrics_rollup.sketch, double precision, double precision) IS
+  'Transition function of sketch_agg(value, relative_accuracy); aggregate context only.';
+CREATE FUNCTION metrics_rollup.sketch_agg_final(metrics_rollup.sketch) RETURNS metrics_rollup.sketch
+    AS 'MODULE_PATHNAME', 'sketch_agg_state_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_agg_final(metrics_rollup.sketch) IS
+  'Final function of sketch_agg: the canonical stored sketch, NULL when no value was seen.';
+CREATE FUNCTION metrics_rollup.sketch_agg_combine(metrics_rollup.sketch, metrics_rollup.sketch)
+    RETURNS metrics_rollup.sketch
+    AS 'MODULE_PATHNAME', 'sketch_agg_state_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION metrics_rollup.sketch_agg_combine(metrics_rollup.sketch, metrics_rollup.sketch) IS
+  'Combine function of sketch_agg: merges partial states (of parallel workers or Citus shards); aggregate context only.';
+
+CREATE AGGREGATE metrics_rollup.sketch_agg(double precision) (
+    SFUNC = metrics_rollup.sketch_agg_trans,
+    STYPE = metrics_rollup.sketch,
+    SSPACE = 4096,
+    FINALFUNC = metrics_rollup.sketch_agg_final,
+    COMBINEFUNC = metrics_rollup.sketch_agg_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE metrics_rollup.sketch_agg(double precision) IS
+  'Percentile sketch of the non-NULL values (finite, 0..1e15), relative accuracy from metrics_rollup.sketch_relative_accuracy; NULL over no values.';
+
+CREATE AGGREGATE metrics_rollup.sketch_agg(double precision, relative_accuracy double precision) (
+    SFUNC = metrics_rollup.sketch_agg_trans,
+    STYPE = metrics_rollup.sketch,
+    SSPACE = 4096,
+    FINALFUNC = metrics_rollup.sketch_agg_final,
+    COMBINEFUNC = metrics_rollup.sketch_agg_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE metrics_rollup.sketch_agg(double precision, double precision) IS
+  'Percentile sketch of the non-NULL values with the given relative accuracy (0.0001..0.1); NULL over no values.';
+
+REVOKE ALL ON FUNCTION
+    metrics_rollup.sketch_agg_trans(metrics_rollup.sketch, double precision),
+    metrics_rollup.sketch_agg_trans(metrics_rollup.sketch, double precision, double precision),
+    metrics_rollup.sketch_agg_final(metrics_rollup.sketch),
+    metrics_rollup.sketch_agg_combine(metrics_rollup.sketch, metrics_rollup.sketch),
+    metrics_rollup.sketch_agg(double precision),
+    metrics_rollup.sketch_agg(double precision, double precision)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    metrics_rollup.sketch_agg_trans(metrics_rollup.sketch, double precision),
+    metrics_rollup.sketch_agg_trans(metrics_rollup.sketch, double precision, double precision),
+    metrics_rollup.sketch_agg_final(metrics_rollup.sketch),
+    metrics_rollup.sketch_agg_combine(metrics_rollup.sketch, metrics_rollup.sketch),
+    metrics_rollup.sketch_agg(double precision),
+    metrics_rollup.sketch_agg(double precision, double precision)
+  TO PUBLIC;
+
 -------------------------------------------------------------------------------
 -- Poll scheduling by class: should_poll(), mark_polled(), classification_info()
 -------------------------------------------------------------------------------

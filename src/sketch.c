@@ -14,6 +14,10 @@
  *	  "sum":"3","bins":{"0":1,"35":1}}
  * "v":1 (the format of 1.1 and before) is read too; output is always 2.
  *
+ * sketch_agg's state (1.2 on) is the sketch type, kept as an expanded
+ * object during the aggregation (SketchExpanded); the internal-state
+ * functions of 1.0/1.1 stay for installations not yet updated.
+ *
  * Works without shared_preload_libraries: no shared memory here.
  *
  * Must never: keep state across calls outside the aggregate context, or
@@ -32,7 +36,9 @@
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/expandeddatum.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "guc.h"
 #include "sketch_core.h"
@@ -48,6 +54,32 @@ typedef struct SketchAggState
 	SketchStage stage;
 	SketchAllocator allocator;	/* allocates in the aggregate context */
 } SketchAggState;
+
+/*
+ * sketch_agg's state from 1.2 on: the sketch type itself, held during the
+ * aggregation as an expanded object (utils/expandeddatum.h) in a child
+ * context of the aggregate context shared by the states of that context
+ * (sketch_states_context), updated in place row by row.  Whoever
+ * needs it flat (a partial aggregate's output, Citus's text transfer, a
+ * copy) gets sketch_stage_encode's bytes, cached until the next change.
+ */
+typedef struct SketchExpanded
+{
+	ExpandedObjectHeader hdr;
+	SketchAggState agg;			/* allocates in hdr.eoh_context */
+	uint8	   *flat;			/* cached encoding (flat_len bytes) */
+	Size		flat_len;		/* 0: no valid cache */
+	Size		flat_cap;		/* allocated length of flat */
+} SketchExpanded;
+
+static Size sketch_expanded_flat_size(ExpandedObjectHeader *eohptr);
+static void sketch_expanded_flatten(ExpandedObjectHeader *eohptr,
+									void *result, Size allocated_size);
+
+static const ExpandedObjectMethods sketch_expanded_methods = {
+	sketch_expanded_flat_size,
+	sketch_expanded_flatten
+};
 
 /* Scratch space for one encoding; the backend is single-threaded. */
 static uint8_t encode_buffer[SKETCH_MAX_ENCODED];
@@ -594,6 +626,283 @@ sketch_agg_deserial(PG_FUNCTION_ARGS)
 				 ERRCODE_DATA_CORRUPTED);
 	sketch_stage_init(&st->stage);
 	PG_RETURN_POINTER(st);
+}
+
+/* ---------------- sketch_agg: the sketch type as an expanded state ---------------- */
+
+/*
+ * The 1.0/1.1 functions above (STYPE internal) stay for installations not
+ * yet updated to 1.2; from 1.2 on sketch_agg's STYPE is the sketch type,
+ * so Citus can push it down (partial states cross as sketch_out's text)
+ * and parallel workers hand over flat sketches.  The state reaches the
+ * transition function as a read/write expanded pointer (nodeAgg keeps an
+ * expanded object whose context is a child of the aggregate context), so
+ * a row costs what it cost with the internal state: one staged add.
+ */
+
+/* Our expanded object behind a datum, or NULL when it is not one. */
+static SketchExpanded *
+sketch_expanded_of(Datum d, bool need_rw)
+{
+	ExpandedObjectHeader *eoh;
+
+	if (!VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+		return NULL;
+	if (need_rw && !VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d)))
+		return NULL;
+	eoh = DatumGetEOHP(d);
+	if (eoh->eoh_methods != &sketch_expanded_methods)
+		return NULL;
+	return (SketchExpanded *) eoh;
+}
+
+/*
+ * The context of every expanded state of one aggregate context: one child
+ * of it, shared, found by name among its (few) children and gone with its
+ * reset.  Not one context per state: nodeAgg's hash table sums its memory
+ * over every child at each new group, which made 24k groups take seconds.
+ * Sharing is safe because no caller deletes one state on its own: nodeAgg,
+ * window aggregates and Citus delete a read/write state only when a
+ * transition returns another datum, and ours return their read/write
+ * argument itself (a flat argument yields a new state, the flat one is
+ * freed).  nodeAgg keeps a state in place only when its context is a
+ * direct child of the aggregate context, which this one is.
+ */
+#define SKETCH_STATES_CONTEXT "sketch_agg states"
+
+static MemoryContext
+sketch_states_context(MemoryContext aggcontext)
+{
+	for (MemoryContext c = aggcontext->firstchild; c != NULL; c = c->nextchild)
+		if (strcmp(c->name, SKETCH_STATES_CONTEXT) == 0)
+			return c;
+	return AllocSetContextCreate(aggcontext, SKETCH_STATES_CONTEXT,
+								 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* An empty expanded state in the shared states context of aggcontext. */
+static SketchExpanded *
+sketch_expanded_alloc(MemoryContext aggcontext)
+{
+	MemoryContext cxt = sketch_states_context(aggcontext);
+	SketchExpanded *x = MemoryContextAllocZero(cxt, sizeof(SketchExpanded));
+
+	EOH_init_header(&x->hdr, &sketch_expanded_methods, cxt);
+	x->agg.allocator.alloc = sketch_palloc;
+	x->agg.allocator.free = sketch_pfree;
+	x->agg.allocator.ctx = cxt;
+	sketch_stage_init(&x->agg.stage);
+	return x;
+}
+
+static SketchExpanded *
+sketch_expanded_new(MemoryContext parent, double alpha)
+{
+	SketchExpanded *x = sketch_expanded_alloc(parent);
+
+	sketch_raise(sketch_init(&x->agg.sketch, alpha, &x->agg.allocator), 0);
+	return x;
+}
+
+/* An expanded copy of any sketch datum (flat, toasted or expanded). */
+static SketchExpanded *
+sketch_expanded_from(MemoryContext parent, Datum d)
+{
+	SketchExpanded *src = sketch_expanded_of(d, false);
+	SketchExpanded *x = sketch_expanded_alloc(parent);
+
+	if (src != NULL)
+		sketch_raise(sketch_copy(&x->agg.sketch, sketch_agg_sketch(&src->agg),
+								 &x->agg.allocator), 0);
+	else
+	{
+		bytea	   *v = (bytea *) PG_DETOAST_DATUM(d);
+
+		sketch_raise(sketch_decode((const uint8_t *) VARDATA_ANY(v),
+								   VARSIZE_ANY_EXHDR(v), &x->agg.sketch,
+								   &x->agg.allocator),
+					 ERRCODE_DATA_CORRUPTED);
+	}
+	return x;
+}
+
+/* The encoding, computed once per change of the state. */
+static void
+sketch_expanded_encode(SketchExpanded *x)
+{
+	size_t		len;
+
+	if (x->flat_len > 0)
+		return;
+	sketch_raise(sketch_stage_encode(&x->agg.sketch, &x->agg.stage,
+									 encode_buffer, &len), 0);
+	if (len > x->flat_cap)
+	{
+		if (x->flat != NULL)
+			pfree(x->flat);
+		x->flat = MemoryContextAlloc(x->hdr.eoh_context, len);
+		x->flat_cap = len;
+	}
+	memcpy(x->flat, encode_buffer, len);
+	x->flat_len = len;
+}
+
+static Size
+sketch_expanded_flat_size(ExpandedObjectHeader *eohptr)
+{
+	SketchExpanded *x = (SketchExpanded *) eohptr;
+
+	sketch_expanded_encode(x);
+	return VARHDRSZ + x->flat_len;
+}
+
+static void
+sketch_expanded_flatten(ExpandedObjectHeader *eohptr, void *result,
+						Size allocated_size)
+{
+	SketchExpanded *x = (SketchExpanded *) eohptr;
+
+	sketch_expanded_encode(x);
+	if (allocated_size != VARHDRSZ + x->flat_len)
+		elog(ERROR, "sketch flattened into %zu bytes, needs %zu",
+			 (size_t) allocated_size, (size_t) (VARHDRSZ + x->flat_len));
+	SET_VARSIZE(result, allocated_size);
+	memcpy(VARDATA(result), x->flat, x->flat_len);
+}
+
+/*
+ * The state to update in place: argument 0 itself when it is our
+ * read/write expanded object, else (flat, e.g. copied by a caller that
+ * flattened it) an expanded copy in the aggregate context.
+ */
+static SketchExpanded *
+sketch_agg_state_arg(FunctionCallInfo fcinfo, const char *fname)
+{
+	SketchExpanded *x = sketch_expanded_of(PG_GETARG_DATUM(0), true);
+
+	if (x != NULL)
+		return x;
+	return sketch_expanded_from(sketch_agg_context(fcinfo, fname),
+								PG_GETARG_DATUM(0));
+}
+
+/*
+ * Shared by both transition functions.  given: alpha is the call's (checked
+ * against the state's); otherwise the setting's, read at the first row.
+ */
+static Datum
+sketch_agg_state_add(FunctionCallInfo fcinfo, bool given, double alpha)
+{
+	SketchExpanded *x;
+
+	if (PG_ARGISNULL(0))
+		x = sketch_expanded_new(sketch_agg_context(fcinfo, "sketch_agg"),
+								given ? alpha : mr_sketch_relative_accuracy);
+	else
+	{
+		x = sketch_agg_state_arg(fcinfo, "sketch_agg");
+		if (given && x->agg.sketch.alpha != alpha)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("relative accuracy changed within one sketch_agg group"),
+					 errhint("Pass the same relative_accuracy for every row of a group.")));
+	}
+	x->flat_len = 0;
+	sketch_raise(sketch_stage_add(&x->agg.sketch, &x->agg.stage,
+								  PG_GETARG_FLOAT8(1)), 0);
+	return EOHPGetRWDatum(&x->hdr);
+}
+
+PG_FUNCTION_INFO_V1(sketch_agg_state_trans);
+Datum
+sketch_agg_state_trans(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	return sketch_agg_state_add(fcinfo, false, 0.0);
+}
+
+PG_FUNCTION_INFO_V1(sketch_agg_state_trans_alpha);
+Datum
+sketch_agg_state_trans_alpha(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relative accuracy must not be null"),
+				 errhint("Pass a relative accuracy between 0.0001 and 0.1, or use sketch_agg(value).")));
+	return sketch_agg_state_add(fcinfo, true, PG_GETARG_FLOAT8(2));
+}
+
+/* The stored sketch: the state's encoding (a flat state is re-validated). */
+PG_FUNCTION_INFO_V1(sketch_agg_state_final);
+Datum
+sketch_agg_state_final(PG_FUNCTION_ARGS)
+{
+	SketchExpanded *x;
+	bytea	   *result;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	x = sketch_expanded_of(PG_GETARG_DATUM(0), false);
+	if (x == NULL)
+	{
+		SketchState *s = sketch_load(PG_GETARG_DATUM(0));
+
+		if (s->count == 0)
+			PG_RETURN_NULL();
+		PG_RETURN_BYTEA_P(sketch_store(s));
+	}
+	if (x->agg.sketch.count == 0)
+		PG_RETURN_NULL();
+	if (x->flat_len == 0)
+		PG_RETURN_BYTEA_P(sketch_store_staged(&x->agg.sketch, &x->agg.stage));
+	result = palloc(VARHDRSZ + x->flat_len);
+	SET_VARSIZE(result, VARHDRSZ + x->flat_len);
+	memcpy(VARDATA(result), x->flat, x->flat_len);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/*
+ * Merge a partial state (flat from a parallel worker or Citus's text,
+ * or expanded) into the state; NULL + s = s.
+ */
+PG_FUNCTION_INFO_V1(sketch_agg_state_combine);
+Datum
+sketch_agg_state_combine(PG_FUNCTION_ARGS)
+{
+	SketchExpanded *x;
+	SketchExpanded *src;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	if (PG_ARGISNULL(0))
+	{
+		x = sketch_expanded_from(sketch_agg_context(fcinfo, "sketch_agg_combine"),
+								 PG_GETARG_DATUM(1));
+		return EOHPGetRWDatum(&x->hdr);
+	}
+	x = sketch_agg_state_arg(fcinfo, "sketch_agg_combine");
+	x->flat_len = 0;
+	src = sketch_expanded_of(PG_GETARG_DATUM(1), false);
+	sketch_raise(sketch_merge_into(sketch_agg_sketch(&x->agg),
+								   src != NULL ? sketch_agg_sketch(&src->agg)
+								   : sketch_load(PG_GETARG_DATUM(1))), 0);
+	return EOHPGetRWDatum(&x->hdr);
 }
 
 /* ---------------- functions on stored sketches ---------------- */

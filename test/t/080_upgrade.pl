@@ -80,8 +80,30 @@ my $counts_sql = q{
 my $counts_before = $node->safe_psql('upgraded', $counts_sql);
 like($before, qr/^tool\|e0\|Tool 0\|/, 'aggregate() answers on 1.0');
 
+# 1.2 re-creates sketch_agg (its state type changed): a user's view on it
+# stops the update with a clear error and changes nothing
+my $sketch_sql = q{
+	SELECT entity_id, metrics_rollup.sketch_agg(response_time)::text,
+	       metrics_rollup.sketch_agg(response_time, 0.001)::text
+	  FROM metrics_rollup.raw_metrics GROUP BY entity_id ORDER BY entity_id};
+my $sketches_before = $node->safe_psql('upgraded', $sketch_sql);
+$node->safe_psql('upgraded', q{
+	CREATE VIEW public.user_sketches AS
+	SELECT entity_id, metrics_rollup.sketch_agg(response_time) s
+	  FROM metrics_rollup.raw_metrics GROUP BY entity_id});
+my ($rc, $out, $err) = $node->psql('upgraded', 'ALTER EXTENSION metrics_rollup UPDATE');
+isnt($rc, 0, 'the update stops while a user view uses sketch_agg');
+like($err, qr/cannot update sketch_agg: other objects depend on it.*view (public\.)?user_sketches/s,
+	'and says which object to drop');
+is($node->safe_psql('upgraded',
+	q{SELECT extversion FROM pg_extension WHERE extname = 'metrics_rollup'}),
+	'1.0', 'and leaves the installation at 1.0');
+$node->safe_psql('upgraded', 'DROP VIEW public.user_sketches');
+
 # --- the update ----------------------------------------------------------------
 $node->safe_psql('upgraded', 'ALTER EXTENSION metrics_rollup UPDATE');
+is($node->safe_psql('upgraded', $sketch_sql), $sketches_before,
+	'sketch_agg (new state type) gives the bytes of 1.0\'s aggregate on the same rows');
 is($node->safe_psql('upgraded',
 	q{SELECT extversion FROM pg_extension WHERE extname = 'metrics_rollup'}),
 	$default, "ALTER EXTENSION UPDATE reaches $default");
