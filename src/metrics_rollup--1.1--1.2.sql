@@ -699,18 +699,20 @@ CREATE TYPE metrics_rollup.query_group AS (
     hour_start timestamptz,
     hourly     metrics_rollup.rollup_stats,
     archived   metrics_rollup.rollup_stats,
-    marks      metrics_rollup.rollup_stats,
+    marks      metrics_rollup.rollup_stats[],
+    marks_last timestamptz,
     summed     boolean,
     hole       boolean
 );
 COMMENT ON TYPE metrics_rollup.query_group IS
-  'Internal to query_pieces(): a known group-hour with its hourly row''s summary and archived part (NULL without hourly row), its marks'' partials merged, whether every mark has a partial, whether it is a daily_holes hole.';
+  'Internal to query_pieces(): a known group-hour with its hourly row''s summary and archived part (NULL without hourly row), its marks'' partials, whether every mark has a partial, whether it is a daily_holes hole.';
 COMMENT ON COLUMN metrics_rollup.query_group.kind IS 'What was called.';
 COMMENT ON COLUMN metrics_rollup.query_group.entity_id IS 'Which one was called.';
 COMMENT ON COLUMN metrics_rollup.query_group.hour_start IS 'The UTC hour.';
 COMMENT ON COLUMN metrics_rollup.query_group.hourly IS 'The hourly row''s figures (without percentiles); NULL without hourly row.';
 COMMENT ON COLUMN metrics_rollup.query_group.archived IS 'The hourly row''s archived part (deleted raw rows); NULL when none.';
-COMMENT ON COLUMN metrics_rollup.query_group.marks IS 'The union of the partials of the group-hour''s marks; NULL without marks.';
+COMMENT ON COLUMN metrics_rollup.query_group.marks IS 'The partials of the group-hour''s marks (merged by the caller''s query_sketch_merge, which decodes each sketch once); NULL without marks.';
+COMMENT ON COLUMN metrics_rollup.query_group.marks_last IS 'The latest recorded_at of the marks'' partials.';
 COMMENT ON COLUMN metrics_rollup.query_group.summed IS 'No mark, or every mark has a partial.';
 COMMENT ON COLUMN metrics_rollup.query_group.hole IS 'A daily_holes row: raw rows without hourly row or mark.';
 CREATE OR REPLACE FUNCTION metrics_rollup.query_pieces(
@@ -733,15 +735,15 @@ BEGIN
         RETURN;
     END IF;
     IF p_all_entities THEN
-        SELECT array_agg(ROW(g.kind, g.entity_id, g.hour_start, g.hourly, g.archived, g.marks,
+        SELECT array_agg(ROW(g.kind, g.entity_id, g.hour_start, g.hourly, g.archived, g.marks, g.marks_last,
                              g.summed, g.hole)::metrics_rollup.query_group)
           INTO groups
           FROM (SELECT coalesce(hm.kind, x.kind) AS kind,
                        coalesce(hm.entity_id, x.entity_id) AS entity_id,
                        coalesce(hm.hour_start, x.hour_start) AS hour_start,
-                       hm.hourly, hm.archived, hm.marks, coalesce(hm.summed, false) AS summed,
+                       hm.hourly, hm.archived, hm.marks, hm.marks_last, coalesce(hm.summed, false) AS summed,
                        x.kind IS NOT NULL AS hole
-                  FROM (SELECT kind, entity_id, hour_start, h.hourly, h.archived, m.marks,
+                  FROM (SELECT kind, entity_id, hour_start, h.hourly, h.archived, m.marks, m.marks_last,
                                m.summed IS NOT FALSE AS summed
                           FROM (SELECT h.kind, h.entity_id, h.hour_start,
                                        ROW(h.total_count, h.success_count, h.min_response_time,
@@ -755,7 +757,7 @@ BEGIN
                           FULL JOIN
                                (SELECT d.kind, d.entity_id, d.hour_start,
                                        bool_and((d.partial).total_count IS NOT NULL) AS summed,
-                                       metrics_rollup.rollup_stats_union(d.partial) AS marks
+                                       array_agg(d.partial) AS marks, max((d.partial).last_at) AS marks_last
                                   FROM metrics_rollup.rollup_dirty d
                                  WHERE d.kind = p_kind
                                    AND d.hour_start >= lo_hour AND d.hour_start < p_hi
@@ -769,14 +771,14 @@ BEGIN
                     ON x.kind = hm.kind AND x.entity_id = hm.entity_id
                    AND x.hour_start = hm.hour_start) g;
     ELSE
-        SELECT array_agg(ROW(g.kind, g.entity_id, g.hour_start, g.hourly, g.archived, g.marks,
+        SELECT array_agg(ROW(g.kind, g.entity_id, g.hour_start, g.hourly, g.archived, g.marks, g.marks_last,
                              g.summed, g.hole)::metrics_rollup.query_group)
           INTO groups
           FROM (SELECT p_kind AS kind, p_entity_id AS entity_id,
                        coalesce(hm.hour_start, x.hour_start) AS hour_start,
-                       hm.hourly, hm.archived, hm.marks, coalesce(hm.summed, false) AS summed,
+                       hm.hourly, hm.archived, hm.marks, hm.marks_last, coalesce(hm.summed, false) AS summed,
                        x.hour_start IS NOT NULL AS hole
-                  FROM (SELECT hour_start, h.hourly, h.archived, m.marks,
+                  FROM (SELECT hour_start, h.hourly, h.archived, m.marks, m.marks_last,
                                m.summed IS NOT FALSE AS summed
                           FROM (SELECT h.hour_start,
                                        ROW(h.total_count, h.success_count, h.min_response_time,
@@ -790,7 +792,7 @@ BEGIN
                           FULL JOIN
                                (SELECT d.hour_start,
                                        bool_and((d.partial).total_count IS NOT NULL) AS summed,
-                                       metrics_rollup.rollup_stats_union(d.partial) AS marks
+                                       array_agg(d.partial) AS marks, max((d.partial).last_at) AS marks_last
                                   FROM metrics_rollup.rollup_dirty d
                                  WHERE d.kind = p_kind AND d.entity_id = p_entity_id
                                    AND d.hour_start >= lo_hour AND d.hour_start < p_hi
@@ -814,7 +816,7 @@ BEGIN
                     OR (c.archived).total_count IS NOT NULL
                     OR (c.summed AND NOT c.hole
                         AND coalesce((c.hourly).last_at, '-infinity') < p_hi
-                        AND coalesce((c.marks).last_at, '-infinity') < p_hi)) AS whole
+                        AND coalesce(c.marks_last, '-infinity') < p_hi)) AS whole
           FROM unnest(groups) c
          -- an hour with an archived part that starts before p_lo does not count
          WHERE NOT ((c.archived).total_count IS NOT NULL AND c.hour_start < p_lo))
@@ -826,11 +828,11 @@ BEGIN
      WHERE g.whole AND g.summed AND (g.hourly).total_count IS NOT NULL
     UNION ALL
     -- partials of their marks
-    SELECT g.kind, g.entity_id, g.hour_start, (g.marks).total_count, (g.marks).success_count,
-           (g.marks).min_value, (g.marks).max_value, (g.marks).sum_value, (g.marks).sketch,
-           (g.marks).entity_name, (g.marks).name_at, (g.marks).last_at
-      FROM g
-     WHERE g.whole AND g.summed AND (g.marks).total_count IS NOT NULL
+    SELECT g.kind, g.entity_id, g.hour_start, p.total_count, p.success_count,
+           p.min_value, p.max_value, p.sum_value, p.sketch,
+           p.entity_name, p.name_at, p.last_at
+      FROM g CROSS JOIN LATERAL unnest(g.marks) p
+     WHERE g.whole AND g.summed AND g.marks IS NOT NULL
     UNION ALL
     -- archived part of the other group-hours counted whole (raw rows follow)
     SELECT g.kind, g.entity_id, g.hour_start,
