@@ -624,8 +624,10 @@ REVOKE ALL ON TABLE metrics_rollup.flush_workers FROM PUBLIC;
 -- Dirty marks carry a partial summary: raw_metrics' INSERT statement
 -- trigger appends, per (kind, entity_id, hour) of the statement's rows, one
 -- mark whose "partial" summarises those rows (rollup_agg).  Marks written
--- for a DELETE or UPDATE, by run_rollup(since), or by a 1.0/1.1 trigger have
--- a NULL partial: "read the raw rows of this group-hour".  The rollup takes
+-- for a DELETE or UPDATE, by run_rollup(since), by a 1.0/1.1 trigger, or by
+-- a restore (raw rows loaded with check_function_bodies off, as pg_dump's
+-- output and pg_restore run: the restored hourly rows already count them)
+-- have a NULL partial: "read the raw rows of this group-hour".  The rollup takes
 -- (deletes) an hour's marks and reads its raw rows with ONE snapshot
 -- (src/rollup.c), so an hourly row counts exactly the rows of the marks it
 -- took, and the marks left count exactly the rows it did not see.  Hence,
@@ -661,6 +663,16 @@ BEGIN
             USING ERRCODE = 'datetime_field_overflow',
                   HINT = 'Rollups older than the retention are deleted, so such an event would be counted nowhere. Record it with a recent time, or raise metrics_rollup.rollup_retention_days.';
     END IF;
+    -- a restore (pg_dump's scripts and pg_restore run with
+    -- check_function_bodies off) loads raw rows that the restored hourly
+    -- rows already count: its marks say "read the raw rows" only
+    IF pg_catalog.current_setting('check_function_bodies') = 'off' THEN
+        INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start)
+        SELECT DISTINCT n.kind, n.entity_id, pg_catalog.date_trunc('hour', n.recorded_at, 'UTC')
+          FROM new_rows n
+         ORDER BY 1, 2, 3;
+        RETURN NULL;
+    END IF;
     INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start, partial)
     SELECT n.kind, n.entity_id, pg_catalog.date_trunc('hour', n.recorded_at, 'UTC'),
            metrics_rollup.rollup_agg(n.response_time, n.success, n.recorded_at, n.entity_name)
@@ -671,7 +683,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION metrics_rollup.rollup_mark_inserted() IS
-  'Statement trigger on raw_metrics: appends one dirty mark per (kind, entity_id, hour) of the inserted rows, carrying their summary (partial), without row locks; refuses rows older than rollup_retention_days (22008).';
+  'Statement trigger on raw_metrics: appends one dirty mark per (kind, entity_id, hour) of the inserted rows, carrying their summary (partial; none in a restore session, check_function_bodies off), without row locks; refuses rows older than rollup_retention_days (22008).';
 -- work_mem: the planner takes a tenth of the rows for groups and rollup_agg's
 -- internal state for kilobytes a group, so under 4MB it sorted a flush's rows
 -- (200,000: external merge, ~1 us an event) instead of hashing them into their
