@@ -708,30 +708,11 @@ ALTER FUNCTION metrics_rollup.rollup_mark_inserted()
 -- Raw rows of a group-hour that has no hourly row, no mark and no
 -- daily_holes row (written with raw_metrics' triggers disabled) are not
 -- found: run_rollup(since) marks them.
--- plpgsql, not SQL (Citus); one statement per case so that each plan keeps
--- the entity in its index conditions.
-CREATE TYPE metrics_rollup.query_group AS (
-    kind       text,
-    entity_id  text,
-    hour_start timestamptz,
-    hourly     metrics_rollup.rollup_stats,
-    archived   metrics_rollup.rollup_stats,
-    marks      metrics_rollup.rollup_stats[],
-    marks_last timestamptz,
-    summed     boolean,
-    hole       boolean
-);
-COMMENT ON TYPE metrics_rollup.query_group IS
-  'Internal to query_pieces(): a known group-hour with its hourly row''s summary and archived part (NULL without hourly row), its marks'' partials, whether every mark has a partial, whether it is a daily_holes hole.';
-COMMENT ON COLUMN metrics_rollup.query_group.kind IS 'What was called.';
-COMMENT ON COLUMN metrics_rollup.query_group.entity_id IS 'Which one was called.';
-COMMENT ON COLUMN metrics_rollup.query_group.hour_start IS 'The UTC hour.';
-COMMENT ON COLUMN metrics_rollup.query_group.hourly IS 'The hourly row''s figures (without percentiles); NULL without hourly row.';
-COMMENT ON COLUMN metrics_rollup.query_group.archived IS 'The hourly row''s archived part (deleted raw rows); NULL when none.';
-COMMENT ON COLUMN metrics_rollup.query_group.marks IS 'The partials of the group-hour''s marks (merged by the caller''s query_sketch_merge, which decodes each sketch once); NULL without marks.';
-COMMENT ON COLUMN metrics_rollup.query_group.marks_last IS 'The latest recorded_at of the marks'' partials.';
-COMMENT ON COLUMN metrics_rollup.query_group.summed IS 'No mark, or every mark has a partial.';
-COMMENT ON COLUMN metrics_rollup.query_group.hole IS 'A daily_holes row: raw rows without hourly row or mark.';
+-- plpgsql, not SQL (Citus).  Two statements, for all entities of the kind
+-- and for one, the same but for the entity conditions, so that each plan
+-- keeps the entity in its index conditions (a generic plan would not fold
+-- "all OR entity_id = $2"); each streams its rows (RETURN QUERY), whatever
+-- the number of group-hours.
 CREATE OR REPLACE FUNCTION metrics_rollup.query_pieces(
     p_kind text, p_entity_id text, p_all_entities boolean,
     p_lo timestamptz, p_hi timestamptz)
@@ -746,136 +727,188 @@ AS $$
 #variable_conflict use_column
 DECLARE
     lo_hour timestamptz := date_trunc('hour', p_lo, 'UTC');
-    groups  metrics_rollup.query_group[];
 BEGIN
     IF p_lo >= p_hi THEN
         RETURN;
     END IF;
     IF p_all_entities THEN
-        SELECT array_agg(ROW(g.kind, g.entity_id, g.hour_start, g.hourly, g.archived, g.marks, g.marks_last,
-                             g.summed, g.hole)::metrics_rollup.query_group)
-          INTO groups
-          FROM (SELECT coalesce(hm.kind, x.kind) AS kind,
-                       coalesce(hm.entity_id, x.entity_id) AS entity_id,
-                       coalesce(hm.hour_start, x.hour_start) AS hour_start,
-                       hm.hourly, hm.archived, hm.marks, hm.marks_last, coalesce(hm.summed, false) AS summed,
-                       x.kind IS NOT NULL AS hole
-                  FROM (SELECT kind, entity_id, hour_start, h.hourly, h.archived, m.marks, m.marks_last,
-                               m.summed IS NOT FALSE AS summed
-                          FROM (SELECT h.kind, h.entity_id, h.hour_start,
-                                       ROW(h.total_count, h.success_count, h.min_response_time,
-                                           h.max_response_time, h.sum_response_time, NULL, NULL, NULL,
-                                           h.entity_name, h.last_recorded_at, h.last_recorded_at,
-                                           false, h.sketch)::metrics_rollup.rollup_stats AS hourly,
-                                       h.archived
-                                  FROM metrics_rollup.hourly_metrics h
-                                 WHERE h.kind = p_kind
-                                   AND h.hour_start >= lo_hour AND h.hour_start < p_hi) h
-                          FULL JOIN
-                               (SELECT d.kind, d.entity_id, d.hour_start,
-                                       bool_and((d.partial).total_count IS NOT NULL) AS summed,
-                                       array_agg(d.partial) AS marks, max((d.partial).last_at) AS marks_last
-                                  FROM metrics_rollup.rollup_dirty d
-                                 WHERE d.kind = p_kind
-                                   AND d.hour_start >= lo_hour AND d.hour_start < p_hi
-                                 GROUP BY 1, 2, 3) m
-                          USING (kind, entity_id, hour_start)) hm
-                  FULL JOIN
-                       (SELECT x.kind, x.entity_id, x.hour_start
-                          FROM metrics_rollup.daily_holes x
-                         WHERE x.kind = p_kind
-                           AND x.hour_start >= lo_hour AND x.hour_start < p_hi) x
-                    ON x.kind = hm.kind AND x.entity_id = hm.entity_id
-                   AND x.hour_start = hm.hour_start) g;
+        RETURN QUERY
+        WITH c AS (
+            SELECT coalesce(hm.kind, x.kind) AS kind, coalesce(hm.entity_id, x.entity_id) AS entity_id,
+                   coalesce(hm.hour_start, x.hour_start) AS hour_start,
+                   hm.hourly, hm.archived, hm.marks, hm.marks_last,
+                   coalesce(hm.summed, false) AS summed, x.kind IS NOT NULL AS hole
+              FROM (SELECT kind, entity_id, hour_start, h.hourly, h.archived, m.marks, m.marks_last,
+                           m.summed IS NOT FALSE AS summed
+                      FROM (SELECT h.kind, h.entity_id, h.hour_start,
+                                   ROW(h.total_count, h.success_count, h.min_response_time,
+                                       h.max_response_time, h.sum_response_time, NULL, NULL, NULL,
+                                       h.entity_name, h.last_recorded_at, h.last_recorded_at,
+                                       false, h.sketch)::metrics_rollup.rollup_stats AS hourly,
+                                   h.archived
+                              FROM metrics_rollup.hourly_metrics h
+                             WHERE h.kind = p_kind
+                               AND h.hour_start >= lo_hour AND h.hour_start < p_hi) h
+                      FULL JOIN
+                           (SELECT d.kind, d.entity_id, d.hour_start,
+                                   bool_and((d.partial).total_count IS NOT NULL) AS summed,
+                                   array_agg(d.partial) AS marks,
+                                   max((d.partial).last_at) AS marks_last
+                              FROM metrics_rollup.rollup_dirty d
+                             WHERE d.kind = p_kind
+                               AND d.hour_start >= lo_hour AND d.hour_start < p_hi
+                             GROUP BY 1, 2, 3) m
+                      USING (kind, entity_id, hour_start)) hm
+              FULL JOIN
+                   (SELECT x.kind, x.entity_id, x.hour_start
+                      FROM metrics_rollup.daily_holes x
+                     WHERE x.kind = p_kind
+                       AND x.hour_start >= lo_hour AND x.hour_start < p_hi) x
+                ON x.kind = hm.kind AND x.entity_id = hm.entity_id
+                  AND x.hour_start = hm.hour_start),
+        g AS (
+            SELECT c.kind, c.entity_id, c.hour_start, c.hourly, c.archived, c.marks,
+                   -- an archived part: the hour counts whole by hour_start
+                   (c.archived).total_count IS NOT NULL AS archived_part,
+                   c.summed AND NOT c.hole AS summed,
+                   c.hour_start >= p_lo
+                   AND (c.hour_start + interval '1 hour' <= p_hi
+                        OR (c.archived).total_count IS NOT NULL
+                        OR (c.summed AND NOT c.hole
+                            AND coalesce((c.hourly).last_at, '-infinity') < p_hi
+                            AND coalesce(c.marks_last, '-infinity') < p_hi)) AS whole
+              FROM c
+             -- an hour with an archived part that starts before p_lo does not count
+             WHERE NOT ((c.archived).total_count IS NOT NULL AND c.hour_start < p_lo))
+        -- hourly rows of summed group-hours
+        SELECT g.kind, g.entity_id, g.hour_start, (g.hourly).total_count, (g.hourly).success_count,
+               (g.hourly).min_value, (g.hourly).max_value, (g.hourly).sum_value, (g.hourly).sketch,
+               (g.hourly).entity_name, (g.hourly).name_at, (g.hourly).last_at
+          FROM g
+         WHERE g.whole AND g.summed AND (g.hourly).total_count IS NOT NULL
+        UNION ALL
+        -- the partials of their marks, unmerged (the caller's
+        -- query_sketch_merge decodes each sketch once)
+        SELECT g.kind, g.entity_id, g.hour_start, p.total_count, p.success_count,
+               p.min_value, p.max_value, p.sum_value, p.sketch,
+               p.entity_name, p.name_at, p.last_at
+          FROM g CROSS JOIN LATERAL unnest(g.marks) p
+         WHERE g.whole AND g.summed AND g.marks IS NOT NULL
+        UNION ALL
+        -- archived part of the other group-hours counted whole (raw rows follow)
+        SELECT g.kind, g.entity_id, g.hour_start,
+               (g.archived).total_count, (g.archived).success_count,
+               (g.archived).min_value, (g.archived).max_value, (g.archived).sum_value,
+               (g.archived).sketch, (g.archived).entity_name, (g.archived).name_at,
+               (g.archived).last_at
+          FROM g
+         WHERE g.whole AND NOT g.summed AND g.archived_part
+        UNION ALL
+        -- raw rows: the whole hour, or the part of it inside [p_lo, p_hi)
+        SELECT g.kind, g.entity_id, g.hour_start, (r.s).total_count, (r.s).success_count,
+               (r.s).min_value, (r.s).max_value, (r.s).sum_value, (r.s).sketch,
+               (r.s).entity_name, (r.s).name_at, (r.s).last_at
+          FROM g
+         CROSS JOIN LATERAL
+               (SELECT metrics_rollup.rollup_agg(x.response_time, x.success, x.recorded_at,
+                                                 x.entity_name) AS s
+                  FROM metrics_rollup.raw_metrics x
+                 WHERE x.kind = g.kind AND x.entity_id = g.entity_id
+                   AND x.recorded_at >= CASE WHEN g.whole THEN g.hour_start
+                                             ELSE greatest(g.hour_start, p_lo) END
+                   AND x.recorded_at < CASE WHEN g.whole THEN g.hour_start + interval '1 hour'
+                                            ELSE least(g.hour_start + interval '1 hour', p_hi) END) r
+         WHERE NOT (g.whole AND g.summed)
+           AND (r.s).total_count IS NOT NULL;
     ELSE
-        SELECT array_agg(ROW(g.kind, g.entity_id, g.hour_start, g.hourly, g.archived, g.marks, g.marks_last,
-                             g.summed, g.hole)::metrics_rollup.query_group)
-          INTO groups
-          FROM (SELECT p_kind AS kind, p_entity_id AS entity_id,
-                       coalesce(hm.hour_start, x.hour_start) AS hour_start,
-                       hm.hourly, hm.archived, hm.marks, hm.marks_last, coalesce(hm.summed, false) AS summed,
-                       x.hour_start IS NOT NULL AS hole
-                  FROM (SELECT hour_start, h.hourly, h.archived, m.marks, m.marks_last,
-                               m.summed IS NOT FALSE AS summed
-                          FROM (SELECT h.hour_start,
-                                       ROW(h.total_count, h.success_count, h.min_response_time,
-                                           h.max_response_time, h.sum_response_time, NULL, NULL, NULL,
-                                           h.entity_name, h.last_recorded_at, h.last_recorded_at,
-                                           false, h.sketch)::metrics_rollup.rollup_stats AS hourly,
-                                       h.archived
-                                  FROM metrics_rollup.hourly_metrics h
-                                 WHERE h.kind = p_kind AND h.entity_id = p_entity_id
-                                   AND h.hour_start >= lo_hour AND h.hour_start < p_hi) h
-                          FULL JOIN
-                               (SELECT d.hour_start,
-                                       bool_and((d.partial).total_count IS NOT NULL) AS summed,
-                                       array_agg(d.partial) AS marks, max((d.partial).last_at) AS marks_last
-                                  FROM metrics_rollup.rollup_dirty d
-                                 WHERE d.kind = p_kind AND d.entity_id = p_entity_id
-                                   AND d.hour_start >= lo_hour AND d.hour_start < p_hi
-                                 GROUP BY 1) m
-                          USING (hour_start)) hm
-                  FULL JOIN
-                       (SELECT x.hour_start
-                          FROM metrics_rollup.daily_holes x
-                         WHERE x.kind = p_kind AND x.entity_id = p_entity_id
-                           AND x.hour_start >= lo_hour AND x.hour_start < p_hi) x
-                    ON x.hour_start = hm.hour_start) g;
+        RETURN QUERY
+        WITH c AS (
+            SELECT p_kind AS kind, p_entity_id AS entity_id,
+                   coalesce(hm.hour_start, x.hour_start) AS hour_start,
+                   hm.hourly, hm.archived, hm.marks, hm.marks_last,
+                   coalesce(hm.summed, false) AS summed, x.hour_start IS NOT NULL AS hole
+              FROM (SELECT hour_start, h.hourly, h.archived, m.marks, m.marks_last,
+                           m.summed IS NOT FALSE AS summed
+                      FROM (SELECT h.hour_start,
+                                   ROW(h.total_count, h.success_count, h.min_response_time,
+                                       h.max_response_time, h.sum_response_time, NULL, NULL, NULL,
+                                       h.entity_name, h.last_recorded_at, h.last_recorded_at,
+                                       false, h.sketch)::metrics_rollup.rollup_stats AS hourly,
+                                   h.archived
+                              FROM metrics_rollup.hourly_metrics h
+                             WHERE h.kind = p_kind AND h.entity_id = p_entity_id
+                               AND h.hour_start >= lo_hour AND h.hour_start < p_hi) h
+                      FULL JOIN
+                           (SELECT d.hour_start,
+                                   bool_and((d.partial).total_count IS NOT NULL) AS summed,
+                                   array_agg(d.partial) AS marks,
+                                   max((d.partial).last_at) AS marks_last
+                              FROM metrics_rollup.rollup_dirty d
+                             WHERE d.kind = p_kind AND d.entity_id = p_entity_id
+                               AND d.hour_start >= lo_hour AND d.hour_start < p_hi
+                             GROUP BY 1) m
+                      USING (hour_start)) hm
+              FULL JOIN
+                   (SELECT x.hour_start
+                      FROM metrics_rollup.daily_holes x
+                     WHERE x.kind = p_kind AND x.entity_id = p_entity_id
+                       AND x.hour_start >= lo_hour AND x.hour_start < p_hi) x
+                ON x.hour_start = hm.hour_start),
+        g AS (
+            SELECT c.kind, c.entity_id, c.hour_start, c.hourly, c.archived, c.marks,
+                   -- an archived part: the hour counts whole by hour_start
+                   (c.archived).total_count IS NOT NULL AS archived_part,
+                   c.summed AND NOT c.hole AS summed,
+                   c.hour_start >= p_lo
+                   AND (c.hour_start + interval '1 hour' <= p_hi
+                        OR (c.archived).total_count IS NOT NULL
+                        OR (c.summed AND NOT c.hole
+                            AND coalesce((c.hourly).last_at, '-infinity') < p_hi
+                            AND coalesce(c.marks_last, '-infinity') < p_hi)) AS whole
+              FROM c
+             -- an hour with an archived part that starts before p_lo does not count
+             WHERE NOT ((c.archived).total_count IS NOT NULL AND c.hour_start < p_lo))
+        -- hourly rows of summed group-hours
+        SELECT g.kind, g.entity_id, g.hour_start, (g.hourly).total_count, (g.hourly).success_count,
+               (g.hourly).min_value, (g.hourly).max_value, (g.hourly).sum_value, (g.hourly).sketch,
+               (g.hourly).entity_name, (g.hourly).name_at, (g.hourly).last_at
+          FROM g
+         WHERE g.whole AND g.summed AND (g.hourly).total_count IS NOT NULL
+        UNION ALL
+        -- the partials of their marks, unmerged (the caller's
+        -- query_sketch_merge decodes each sketch once)
+        SELECT g.kind, g.entity_id, g.hour_start, p.total_count, p.success_count,
+               p.min_value, p.max_value, p.sum_value, p.sketch,
+               p.entity_name, p.name_at, p.last_at
+          FROM g CROSS JOIN LATERAL unnest(g.marks) p
+         WHERE g.whole AND g.summed AND g.marks IS NOT NULL
+        UNION ALL
+        -- archived part of the other group-hours counted whole (raw rows follow)
+        SELECT g.kind, g.entity_id, g.hour_start,
+               (g.archived).total_count, (g.archived).success_count,
+               (g.archived).min_value, (g.archived).max_value, (g.archived).sum_value,
+               (g.archived).sketch, (g.archived).entity_name, (g.archived).name_at,
+               (g.archived).last_at
+          FROM g
+         WHERE g.whole AND NOT g.summed AND g.archived_part
+        UNION ALL
+        -- raw rows: the whole hour, or the part of it inside [p_lo, p_hi)
+        SELECT g.kind, g.entity_id, g.hour_start, (r.s).total_count, (r.s).success_count,
+               (r.s).min_value, (r.s).max_value, (r.s).sum_value, (r.s).sketch,
+               (r.s).entity_name, (r.s).name_at, (r.s).last_at
+          FROM g
+         CROSS JOIN LATERAL
+               (SELECT metrics_rollup.rollup_agg(x.response_time, x.success, x.recorded_at,
+                                                 x.entity_name) AS s
+                  FROM metrics_rollup.raw_metrics x
+                 WHERE x.kind = g.kind AND x.entity_id = g.entity_id
+                   AND x.recorded_at >= CASE WHEN g.whole THEN g.hour_start
+                                             ELSE greatest(g.hour_start, p_lo) END
+                   AND x.recorded_at < CASE WHEN g.whole THEN g.hour_start + interval '1 hour'
+                                            ELSE least(g.hour_start + interval '1 hour', p_hi) END) r
+         WHERE NOT (g.whole AND g.summed)
+           AND (r.s).total_count IS NOT NULL;
     END IF;
-    RETURN QUERY
-    WITH g AS (
-        SELECT c.kind, c.entity_id, c.hour_start, c.hourly, c.archived, c.marks,
-               -- an archived part: the hour counts whole by hour_start
-               (c.archived).total_count IS NOT NULL AS archived_part,
-               c.summed AND NOT c.hole AS summed,
-               c.hour_start >= p_lo
-               AND (c.hour_start + interval '1 hour' <= p_hi
-                    OR (c.archived).total_count IS NOT NULL
-                    OR (c.summed AND NOT c.hole
-                        AND coalesce((c.hourly).last_at, '-infinity') < p_hi
-                        AND coalesce(c.marks_last, '-infinity') < p_hi)) AS whole
-          FROM unnest(groups) c
-         -- an hour with an archived part that starts before p_lo does not count
-         WHERE NOT ((c.archived).total_count IS NOT NULL AND c.hour_start < p_lo))
-    -- hourly rows of summed group-hours
-    SELECT g.kind, g.entity_id, g.hour_start, (g.hourly).total_count, (g.hourly).success_count,
-           (g.hourly).min_value, (g.hourly).max_value, (g.hourly).sum_value, (g.hourly).sketch,
-           (g.hourly).entity_name, (g.hourly).name_at, (g.hourly).last_at
-      FROM g
-     WHERE g.whole AND g.summed AND (g.hourly).total_count IS NOT NULL
-    UNION ALL
-    -- partials of their marks
-    SELECT g.kind, g.entity_id, g.hour_start, p.total_count, p.success_count,
-           p.min_value, p.max_value, p.sum_value, p.sketch,
-           p.entity_name, p.name_at, p.last_at
-      FROM g CROSS JOIN LATERAL unnest(g.marks) p
-     WHERE g.whole AND g.summed AND g.marks IS NOT NULL
-    UNION ALL
-    -- archived part of the other group-hours counted whole (raw rows follow)
-    SELECT g.kind, g.entity_id, g.hour_start,
-           (g.archived).total_count, (g.archived).success_count,
-           (g.archived).min_value, (g.archived).max_value, (g.archived).sum_value,
-           (g.archived).sketch, (g.archived).entity_name, (g.archived).name_at,
-           (g.archived).last_at
-      FROM g
-     WHERE g.whole AND NOT g.summed AND g.archived_part
-    UNION ALL
-    -- raw rows: the whole hour, or the part of it inside [p_lo, p_hi)
-    SELECT g.kind, g.entity_id, g.hour_start, (r.s).total_count, (r.s).success_count,
-           (r.s).min_value, (r.s).max_value, (r.s).sum_value, (r.s).sketch,
-           (r.s).entity_name, (r.s).name_at, (r.s).last_at
-      FROM g
-     CROSS JOIN LATERAL
-           (SELECT metrics_rollup.rollup_agg(x.response_time, x.success, x.recorded_at,
-                                             x.entity_name) AS s
-              FROM metrics_rollup.raw_metrics x
-             WHERE x.kind = g.kind AND x.entity_id = g.entity_id
-               AND x.recorded_at >= CASE WHEN g.whole THEN g.hour_start
-                                         ELSE greatest(g.hour_start, p_lo) END
-               AND x.recorded_at < CASE WHEN g.whole THEN g.hour_start + interval '1 hour'
-                                        ELSE least(g.hour_start + interval '1 hour', p_hi) END) r
-     WHERE NOT (g.whole AND g.summed)
-       AND (r.s).total_count IS NOT NULL;
 END
 $$;
 COMMENT ON FUNCTION metrics_rollup.query_pieces(text, text, boolean, timestamptz, timestamptz) IS
