@@ -641,6 +641,9 @@ ALTER TABLE metrics_rollup.rollup_dirty ADD COLUMN partial metrics_rollup.rollup
 COMMENT ON COLUMN metrics_rollup.rollup_dirty.partial IS
   'Summary of the raw rows the statement that wrote the mark inserted into this group-hour (counts, min, max, sum, name, last time, sketch); NULL when the mark cannot summarise (DELETE, UPDATE, run_rollup(since), 1.1 marks): queries then read the group-hour''s raw rows.';
 
+COMMENT ON TABLE metrics_rollup.rollup_dirty IS
+  'Groups (kind, entity_id, UTC hour) whose hourly row must be (re)computed; append-only, a group may have several marks, each with the summary of the rows its INSERT/COPY wrote (partial) or none. The rollup deletes exactly the marks it saw; compact_marks() folds a group''s marks into one.';
+
 CREATE AGGREGATE metrics_rollup.rollup_stats_union(metrics_rollup.rollup_stats) (
     SFUNC = metrics_rollup.rollup_stats_merge,
     STYPE = metrics_rollup.rollup_stats,
