@@ -262,6 +262,16 @@ SELECT * FROM pg_temp.check_all(false);
 SELECT hours_processed FROM metrics_rollup.run_rollup();
 SELECT * FROM pg_temp.marks();
 SELECT * FROM pg_temp.check_all(false);
+-- a hole (hourly row deleted, raw rows left, no mark) that then gets a
+-- mark with partial: its raw rows are read, the hole's and the new ones
+DELETE FROM metrics_rollup.hourly_metrics
+ WHERE kind = 'q' AND entity_id = 'c' AND hour_start = (:'t0'::timestamptz + interval '2 days 00:00');
+SELECT entity_id, hour_start - :'t0'::timestamptz AS hole FROM metrics_rollup.daily_holes WHERE kind = 'q';
+SELECT pg_temp.send('c', NULL, (:'t0'::timestamptz + interval '2 days 00:40'), '1 minute', 3, 15);
+SELECT * FROM pg_temp.marks();
+SELECT * FROM pg_temp.check_all(false);
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT * FROM pg_temp.check_all(false);
 -- an UPDATE: a forced mark without partial
 UPDATE metrics_rollup.raw_metrics SET success = NOT success
  WHERE kind = 'q' AND entity_id = 'e' AND recorded_at < (:'t0'::timestamptz + interval '2 days 05:05');
