@@ -26,6 +26,7 @@ OBJS = \
 	src/history.o \
 	src/flush.o \
 	src/query_sketch_merge.o \
+	src/query_marks.o \
 	src/daily.o \
 	src/classes.o \
 	src/poll.o \

@@ -202,6 +202,85 @@ DELETE FROM metrics_rollup.raw_metrics WHERE kind = 'q' AND entity_id = 'd';
 SELECT entity_id, entity_name, total_count FROM metrics_rollup.aggregate('q', 'd');
 SELECT * FROM pg_temp.check_all(false);
 
+-- 10. Marks carry the summary of the statement that wrote them (partial):
+--     a group-hour whose marks all have one is read from its hourly row
+--     (if any) and those partials, never from its raw rows.  e: a new hour
+--     written by two statements; a: an hour with an hourly row (and an
+--     archived part).
+SELECT pg_temp.send('e', 'E', (:'t0'::timestamptz + interval '2 days 05:00'), '10 seconds', 40, 12),
+       pg_temp.send('e', 'E2', (:'t0'::timestamptz + interval '2 days 05:07'), '10 seconds', 40, 13),
+       pg_temp.send('a', NULL, (:'t0'::timestamptz + interval '1 days 14:20'), '5 seconds', 30, 14);
+CREATE FUNCTION pg_temp.marks()
+RETURNS TABLE(entity_id text, hour interval, marks bigint, with_partial bigint, events numeric)
+LANGUAGE sql AS $$
+  SELECT d.entity_id, d.hour_start - (SELECT min(recorded_at) FROM shadow), count(*), count(d.partial),
+         sum((d.partial).total_count)
+    FROM metrics_rollup.rollup_dirty d WHERE d.kind = 'q' GROUP BY 1, 2 ORDER BY 1, 2
+$$;
+SELECT * FROM pg_temp.marks();
+-- ranges that cut e's hour: before its last event (its raw rows are read),
+-- after it (hourly row and partials suffice), and by since
+CREATE TEMP TABLE mark_ranges (lo timestamptz, hi timestamptz);
+INSERT INTO mark_ranges VALUES
+  ((:'t0'::timestamptz + interval '2 days 05:00'), (:'t0'::timestamptz + interval '2 days 05:10')),
+  ((:'t0'::timestamptz + interval '2 days 05:00'), (:'t0'::timestamptz + interval '2 days 05:30')),
+  ((:'t0'::timestamptz + interval '2 days 05:03'), (:'t0'::timestamptz + interval '2 days 06:00'));
+CREATE FUNCTION pg_temp.check_marks(OUT compared bigint, OUT wrong bigint)
+LANGUAGE sql AS $$
+  SELECT sum(c.compared)::bigint, sum(c.wrong)::bigint
+    FROM (SELECT * FROM ranges UNION ALL SELECT * FROM mark_ranges) r, pg_temp.check(r.lo, r.hi) c
+$$;
+SELECT * FROM pg_temp.check_marks();
+-- the proof that raw rows are not read: deleted behind the triggers' back
+-- (replica role: no archive, no mark), every answer stays the same, except
+-- where since or until cuts e's hour before one of its events (raw rows
+-- read: those answers are wrong here)
+SAVEPOINT behind_the_back;
+SET LOCAL session_replication_role = replica;
+DELETE FROM metrics_rollup.raw_metrics
+ WHERE kind = 'q' AND ((entity_id = 'e' AND recorded_at >= (:'t0'::timestamptz + interval '2 days 05:00'))
+                       OR (entity_id = 'a' AND recorded_at >= (:'t0'::timestamptz + interval '1 days 14:00')
+                           AND recorded_at < (:'t0'::timestamptz + interval '1 days 15:00')));
+SELECT * FROM pg_temp.check_all(false);
+SELECT r.hi - r.lo AS range, c.wrong FROM mark_ranges r, pg_temp.check(r.lo, r.hi) c ORDER BY r.lo, r.hi;
+ROLLBACK TO SAVEPOINT behind_the_back;
+-- compact_marks() folds a group-hour's marks into one: same answers
+SELECT metrics_rollup.compact_marks() AS marks_removed;
+SELECT * FROM pg_temp.marks();
+SELECT * FROM pg_temp.check_marks();
+-- a DELETE (its rows go to the archived part, still counted) appends a
+-- mark without partial: that group-hour's archived part and raw rows are
+-- read again; a fold keeps it without partial
+DELETE FROM metrics_rollup.raw_metrics
+ WHERE kind = 'q' AND entity_id = 'e' AND recorded_at < (:'t0'::timestamptz + interval '2 days 05:02');
+SELECT * FROM pg_temp.marks();
+SELECT * FROM pg_temp.check_all(false);
+SELECT metrics_rollup.compact_marks() AS marks_removed;
+SELECT * FROM pg_temp.marks();
+SELECT * FROM pg_temp.check_all(false);
+-- the rollup takes the marks (hourly rows alone again)
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT * FROM pg_temp.marks();
+SELECT * FROM pg_temp.check_all(false);
+-- a hole (hourly row deleted, raw rows left, no mark) that then gets a
+-- mark with partial: its raw rows are read, the hole's and the new ones
+DELETE FROM metrics_rollup.hourly_metrics
+ WHERE kind = 'q' AND entity_id = 'c' AND hour_start = (:'t0'::timestamptz + interval '2 days 00:00');
+SELECT entity_id, hour_start - :'t0'::timestamptz AS hole FROM metrics_rollup.daily_holes WHERE kind = 'q';
+SELECT pg_temp.send('c', NULL, (:'t0'::timestamptz + interval '2 days 00:40'), '1 minute', 3, 15);
+SELECT * FROM pg_temp.marks();
+SELECT * FROM pg_temp.check_all(false);
+SELECT hours_processed FROM metrics_rollup.run_rollup();
+SELECT * FROM pg_temp.check_all(false);
+-- an UPDATE: a forced mark without partial
+UPDATE metrics_rollup.raw_metrics SET success = NOT success
+ WHERE kind = 'q' AND entity_id = 'e' AND recorded_at < (:'t0'::timestamptz + interval '2 days 05:05');
+UPDATE shadow SET success = NOT success
+ WHERE entity_id = 'e' AND recorded_at >= (:'t0'::timestamptz + interval '2 days 05:02')
+   AND recorded_at < (:'t0'::timestamptz + interval '2 days 05:05');
+SELECT * FROM pg_temp.marks();
+SELECT * FROM pg_temp.check_all(false);
+
 ROLLBACK;
 SELECT count(*) AS rows_of_q FROM metrics_rollup.hourly_metrics WHERE kind = 'q';
 -- leave the shared database empty for the tests after this one (events
@@ -209,7 +288,7 @@ SELECT count(*) AS rows_of_q FROM metrics_rollup.hourly_metrics WHERE kind = 'q'
 SELECT metrics_rollup.flush() >= 0 AS flushed;
 TRUNCATE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics, metrics_rollup.rollup_dirty;
 
--- 10. Bad arguments.
+-- 11. Bad arguments.
 SELECT * FROM metrics_rollup.aggregate(NULL);
 SELECT * FROM metrics_rollup.timeseries('q', 'a', NULL, (:'t0'::timestamptz + interval '1 days 00:00'));
 SELECT * FROM metrics_rollup.timeseries('q', 'a', (:'t0'::timestamptz + interval '0 days 00:00'), (:'t0'::timestamptz + interval '1 days 00:00'), '90 minutes');

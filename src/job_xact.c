@@ -5,9 +5,9 @@
  *	  in, and the lock that keeps rollup and cleanup runs apart.
  *
  * Owns: job_xact_begin/job_xact_commit (worker_spi's sequence, each step
- * commented), job_apply_lock_timeout, job_runner_lock, and
- * job_try_isolated (one unit in a subtransaction, so a data error sets
- * aside that unit only).
+ * commented), job_apply_lock_timeout, job_runner_lock (and its try
+ * variant), and job_try_isolated (one unit in a subtransaction, so a data
+ * error sets aside that unit only).
  *
  * Must never: hold job logic, or be called inside a transaction
  * (job_xact_begin) or outside one (the others).
@@ -127,4 +127,11 @@ job_runner_lock(void)
 {
 	DirectFunctionCall1(pg_advisory_xact_lock_int8,
 						Int64GetDatum(JOB_RUNNER_LOCK_KEY));
+}
+
+bool
+job_runner_try_lock(void)
+{
+	return DatumGetBool(DirectFunctionCall1(pg_try_advisory_xact_lock_int8,
+											Int64GetDatum(JOB_RUNNER_LOCK_KEY)));
 }

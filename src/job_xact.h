@@ -48,4 +48,7 @@ extern ErrorData *job_try_isolated(JobTryFn fn, void *arg,
 /* Wait for the lock that keeps rollup and cleanup runs apart (transaction-level). */
 extern void job_runner_lock(void);
 
+/* The same lock if it is free now (true), without waiting (false). */
+extern bool job_runner_try_lock(void);
+
 #endif							/* METRICS_ROLLUP_JOB_XACT_H */

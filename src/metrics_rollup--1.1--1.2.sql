@@ -619,6 +619,309 @@ COMMENT ON COLUMN metrics_rollup.flush_workers.starts IS 'Times it started since
 REVOKE ALL ON FUNCTION metrics_rollup.drain_stats() FROM PUBLIC;
 REVOKE ALL ON TABLE metrics_rollup.flush_workers FROM PUBLIC;
 
+-- Queries independent of raw volume (aggregate(), timeseries()).
+--
+-- Dirty marks carry a partial summary: raw_metrics' INSERT statement
+-- trigger appends, per (kind, entity_id, hour) of the statement's rows, one
+-- mark whose "partial" summarises those rows (rollup_agg).  Marks written
+-- for a DELETE or UPDATE, by run_rollup(since), by a 1.0/1.1 trigger, or by
+-- a restore (raw rows loaded with check_function_bodies off, as pg_dump's
+-- output and pg_restore run: the restored hourly rows already count them)
+-- have a NULL partial: "read the raw rows of this group-hour".  The rollup takes
+-- (deletes) an hour's marks and reads its raw rows with ONE snapshot
+-- (src/rollup.c), so an hourly row counts exactly the rows of the marks it
+-- took, and the marks left count exactly the rows it did not see.  Hence,
+-- per group-hour: hourly row (+) the partials of its marks = every event,
+-- when every mark has a partial.  query_pieces() reads the raw rows of a
+-- group-hour only when a mark has no partial, when it is a known hole
+-- (daily_holes), or when since/until cut the hour and its events are not
+-- all inside the range.  compact_marks() folds the marks of a group-hour
+-- into one (src/query_marks.c); the maintenance worker runs it.
+ALTER TABLE metrics_rollup.rollup_dirty ADD COLUMN partial metrics_rollup.rollup_stats;
+COMMENT ON COLUMN metrics_rollup.rollup_dirty.partial IS
+  'Summary of the raw rows the statement that wrote the mark inserted into this group-hour (counts, min, max, sum, name, last time, sketch); NULL when the mark cannot summarise (DELETE, UPDATE, run_rollup(since), 1.1 marks): queries then read the group-hour''s raw rows.';
+
+COMMENT ON TABLE metrics_rollup.rollup_dirty IS
+  'Groups (kind, entity_id, UTC hour) whose hourly row must be (re)computed; append-only, a group may have several marks, each with the summary of the rows its INSERT/COPY wrote (partial) or none. The rollup deletes exactly the marks it saw; compact_marks() folds a group''s marks into one.';
+
+CREATE AGGREGATE metrics_rollup.rollup_stats_union(metrics_rollup.rollup_stats) (
+    SFUNC = metrics_rollup.rollup_stats_merge,
+    STYPE = metrics_rollup.rollup_stats,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE metrics_rollup.rollup_stats_union(metrics_rollup.rollup_stats) IS
+  'rollup_stats_merge over a set of summaries of disjoint sets of events (NULL inputs are empty sets; no input gives NULL).';
+
+CREATE OR REPLACE FUNCTION metrics_rollup.rollup_mark_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    oldest timestamptz;
+    limit_days integer := COALESCE(NULLIF(pg_catalog.current_setting(
+        'metrics_rollup.rollup_retention_days', true), ''), '365')::integer;
+BEGIN
+    SELECT pg_catalog.min(n.recorded_at) INTO oldest FROM new_rows n;
+    IF oldest < pg_catalog.now() - pg_catalog.make_interval(days => limit_days) THEN
+        RAISE EXCEPTION 'recorded_at % is older than metrics_rollup.rollup_retention_days (% days)',
+            oldest, limit_days
+            USING ERRCODE = 'datetime_field_overflow',
+                  HINT = 'Rollups older than the retention are deleted, so such an event would be counted nowhere. Record it with a recent time, or raise metrics_rollup.rollup_retention_days.';
+    END IF;
+    -- a restore (pg_dump's scripts and pg_restore run with
+    -- check_function_bodies off) loads raw rows that the restored hourly
+    -- rows already count: its marks say "read the raw rows" only
+    IF pg_catalog.current_setting('check_function_bodies') = 'off' THEN
+        INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start)
+        SELECT DISTINCT n.kind, n.entity_id, pg_catalog.date_trunc('hour', n.recorded_at, 'UTC')
+          FROM new_rows n
+         ORDER BY 1, 2, 3;
+        RETURN NULL;
+    END IF;
+    INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start, partial)
+    SELECT n.kind, n.entity_id, pg_catalog.date_trunc('hour', n.recorded_at, 'UTC'),
+           metrics_rollup.rollup_agg(n.response_time, n.success, n.recorded_at, n.entity_name)
+      FROM new_rows n
+     GROUP BY 1, 2, 3
+     ORDER BY 1, 2, 3;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.rollup_mark_inserted() IS
+  'Statement trigger on raw_metrics: appends one dirty mark per (kind, entity_id, hour) of the inserted rows, carrying their summary (partial; none in a restore session, check_function_bodies off), without row locks; refuses rows older than rollup_retention_days (22008).';
+-- work_mem: the planner takes a tenth of the rows for groups and rollup_agg's
+-- internal state for kilobytes a group, so under 4MB it sorted a flush's rows
+-- (200,000: external merge, ~1 us an event) instead of hashing them into their
+-- few groups (measured: HashAggregate, 4.4 MB, and a sort of the groups only).
+-- A bound, not an allocation.
+ALTER FUNCTION metrics_rollup.rollup_mark_inserted()
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET work_mem = '256MB';
+
+-- The pieces of an answer (1.0's rule, now without reading the raw rows of
+-- hours whose summaries are known).  Per known group-hour G = (kind,
+-- entity_id, UTC hour H) of [p_lo, p_hi) (an hourly row, a mark, or a
+-- daily_holes row):
+--   * G has an archived part (NOT raw_complete) and H < p_lo: nothing;
+--   * G counts whole when H >= p_lo and (H + 1 h <= p_hi, or G has an
+--     archived part, or every event of G is known to be before p_hi: the
+--     latest recorded_at of its hourly row and partials);
+--   * counted whole, G is "summed" when it is no hole and every mark of it
+--     has a partial: its hourly row (if any) and its marks' partials;
+--     otherwise its archived part (if any) and all its raw rows;
+--   * not counted whole (cut by p_lo or p_hi, all raw rows there): its raw
+--     rows in [p_lo, p_hi).
+-- Raw rows of a group-hour that has no hourly row, no mark and no
+-- daily_holes row (written with raw_metrics' triggers disabled) are not
+-- found: run_rollup(since) marks them.
+-- plpgsql, not SQL (Citus).  Two statements, for all entities of the kind
+-- and for one, the same but for the entity conditions, so that each plan
+-- keeps the entity in its index conditions (a generic plan would not fold
+-- "all OR entity_id = $2"); each streams its rows (RETURN QUERY), whatever
+-- the number of group-hours.
+CREATE OR REPLACE FUNCTION metrics_rollup.query_pieces(
+    p_kind text, p_entity_id text, p_all_entities boolean,
+    p_lo timestamptz, p_hi timestamptz)
+RETURNS TABLE(kind text, entity_id text, hour_start timestamptz,
+              total_count bigint, success_count bigint,
+              min_value double precision, max_value double precision,
+              sum_value numeric, sketch metrics_rollup.sketch,
+              entity_name text, name_at timestamptz, last_at timestamptz)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    lo_hour timestamptz := date_trunc('hour', p_lo, 'UTC');
+BEGIN
+    IF p_lo >= p_hi THEN
+        RETURN;
+    END IF;
+    IF p_all_entities THEN
+        RETURN QUERY
+        WITH c AS (
+            SELECT coalesce(hm.kind, x.kind) AS kind, coalesce(hm.entity_id, x.entity_id) AS entity_id,
+                   coalesce(hm.hour_start, x.hour_start) AS hour_start,
+                   hm.hourly, hm.archived, hm.marks, hm.marks_last,
+                   coalesce(hm.summed, false) AS summed, x.kind IS NOT NULL AS hole
+              FROM (SELECT kind, entity_id, hour_start, h.hourly, h.archived, m.marks, m.marks_last,
+                           m.summed IS NOT FALSE AS summed
+                      FROM (SELECT h.kind, h.entity_id, h.hour_start,
+                                   ROW(h.total_count, h.success_count, h.min_response_time,
+                                       h.max_response_time, h.sum_response_time, NULL, NULL, NULL,
+                                       h.entity_name, h.last_recorded_at, h.last_recorded_at,
+                                       false, h.sketch)::metrics_rollup.rollup_stats AS hourly,
+                                   h.archived
+                              FROM metrics_rollup.hourly_metrics h
+                             WHERE h.kind = p_kind
+                               AND h.hour_start >= lo_hour AND h.hour_start < p_hi) h
+                      FULL JOIN
+                           (SELECT d.kind, d.entity_id, d.hour_start,
+                                   bool_and((d.partial).total_count IS NOT NULL) AS summed,
+                                   array_agg(d.partial) AS marks,
+                                   max((d.partial).last_at) AS marks_last
+                              FROM metrics_rollup.rollup_dirty d
+                             WHERE d.kind = p_kind
+                               AND d.hour_start >= lo_hour AND d.hour_start < p_hi
+                             GROUP BY 1, 2, 3) m
+                      USING (kind, entity_id, hour_start)) hm
+              FULL JOIN
+                   (SELECT x.kind, x.entity_id, x.hour_start
+                      FROM metrics_rollup.daily_holes x
+                     WHERE x.kind = p_kind
+                       AND x.hour_start >= lo_hour AND x.hour_start < p_hi) x
+                ON x.kind = hm.kind AND x.entity_id = hm.entity_id
+                  AND x.hour_start = hm.hour_start),
+        g AS (
+            SELECT c.kind, c.entity_id, c.hour_start, c.hourly, c.archived, c.marks,
+                   -- an archived part: the hour counts whole by hour_start
+                   (c.archived).total_count IS NOT NULL AS archived_part,
+                   c.summed AND NOT c.hole AS summed,
+                   c.hour_start >= p_lo
+                   AND (c.hour_start + interval '1 hour' <= p_hi
+                        OR (c.archived).total_count IS NOT NULL
+                        OR (c.summed AND NOT c.hole
+                            AND coalesce((c.hourly).last_at, '-infinity') < p_hi
+                            AND coalesce(c.marks_last, '-infinity') < p_hi)) AS whole
+              FROM c
+             -- an hour with an archived part that starts before p_lo does not count
+             WHERE NOT ((c.archived).total_count IS NOT NULL AND c.hour_start < p_lo))
+        -- hourly rows of summed group-hours
+        SELECT g.kind, g.entity_id, g.hour_start, (g.hourly).total_count, (g.hourly).success_count,
+               (g.hourly).min_value, (g.hourly).max_value, (g.hourly).sum_value, (g.hourly).sketch,
+               (g.hourly).entity_name, (g.hourly).name_at, (g.hourly).last_at
+          FROM g
+         WHERE g.whole AND g.summed AND (g.hourly).total_count IS NOT NULL
+        UNION ALL
+        -- the partials of their marks, unmerged (the caller's
+        -- query_sketch_merge decodes each sketch once)
+        SELECT g.kind, g.entity_id, g.hour_start, p.total_count, p.success_count,
+               p.min_value, p.max_value, p.sum_value, p.sketch,
+               p.entity_name, p.name_at, p.last_at
+          FROM g CROSS JOIN LATERAL unnest(g.marks) p
+         WHERE g.whole AND g.summed AND g.marks IS NOT NULL
+        UNION ALL
+        -- archived part of the other group-hours counted whole (raw rows follow)
+        SELECT g.kind, g.entity_id, g.hour_start,
+               (g.archived).total_count, (g.archived).success_count,
+               (g.archived).min_value, (g.archived).max_value, (g.archived).sum_value,
+               (g.archived).sketch, (g.archived).entity_name, (g.archived).name_at,
+               (g.archived).last_at
+          FROM g
+         WHERE g.whole AND NOT g.summed AND g.archived_part
+        UNION ALL
+        -- raw rows: the whole hour, or the part of it inside [p_lo, p_hi)
+        SELECT g.kind, g.entity_id, g.hour_start, (r.s).total_count, (r.s).success_count,
+               (r.s).min_value, (r.s).max_value, (r.s).sum_value, (r.s).sketch,
+               (r.s).entity_name, (r.s).name_at, (r.s).last_at
+          FROM g
+         CROSS JOIN LATERAL
+               (SELECT metrics_rollup.rollup_agg(x.response_time, x.success, x.recorded_at,
+                                                 x.entity_name) AS s
+                  FROM metrics_rollup.raw_metrics x
+                 WHERE x.kind = g.kind AND x.entity_id = g.entity_id
+                   AND x.recorded_at >= CASE WHEN g.whole THEN g.hour_start
+                                             ELSE greatest(g.hour_start, p_lo) END
+                   AND x.recorded_at < CASE WHEN g.whole THEN g.hour_start + interval '1 hour'
+                                            ELSE least(g.hour_start + interval '1 hour', p_hi) END) r
+         WHERE NOT (g.whole AND g.summed)
+           AND (r.s).total_count IS NOT NULL;
+    ELSE
+        RETURN QUERY
+        WITH c AS (
+            SELECT p_kind AS kind, p_entity_id AS entity_id,
+                   coalesce(hm.hour_start, x.hour_start) AS hour_start,
+                   hm.hourly, hm.archived, hm.marks, hm.marks_last,
+                   coalesce(hm.summed, false) AS summed, x.hour_start IS NOT NULL AS hole
+              FROM (SELECT hour_start, h.hourly, h.archived, m.marks, m.marks_last,
+                           m.summed IS NOT FALSE AS summed
+                      FROM (SELECT h.hour_start,
+                                   ROW(h.total_count, h.success_count, h.min_response_time,
+                                       h.max_response_time, h.sum_response_time, NULL, NULL, NULL,
+                                       h.entity_name, h.last_recorded_at, h.last_recorded_at,
+                                       false, h.sketch)::metrics_rollup.rollup_stats AS hourly,
+                                   h.archived
+                              FROM metrics_rollup.hourly_metrics h
+                             WHERE h.kind = p_kind AND h.entity_id = p_entity_id
+                               AND h.hour_start >= lo_hour AND h.hour_start < p_hi) h
+                      FULL JOIN
+                           (SELECT d.hour_start,
+                                   bool_and((d.partial).total_count IS NOT NULL) AS summed,
+                                   array_agg(d.partial) AS marks,
+                                   max((d.partial).last_at) AS marks_last
+                              FROM metrics_rollup.rollup_dirty d
+                             WHERE d.kind = p_kind AND d.entity_id = p_entity_id
+                               AND d.hour_start >= lo_hour AND d.hour_start < p_hi
+                             GROUP BY 1) m
+                      USING (hour_start)) hm
+              FULL JOIN
+                   (SELECT x.hour_start
+                      FROM metrics_rollup.daily_holes x
+                     WHERE x.kind = p_kind AND x.entity_id = p_entity_id
+                       AND x.hour_start >= lo_hour AND x.hour_start < p_hi) x
+                ON x.hour_start = hm.hour_start),
+        g AS (
+            SELECT c.kind, c.entity_id, c.hour_start, c.hourly, c.archived, c.marks,
+                   -- an archived part: the hour counts whole by hour_start
+                   (c.archived).total_count IS NOT NULL AS archived_part,
+                   c.summed AND NOT c.hole AS summed,
+                   c.hour_start >= p_lo
+                   AND (c.hour_start + interval '1 hour' <= p_hi
+                        OR (c.archived).total_count IS NOT NULL
+                        OR (c.summed AND NOT c.hole
+                            AND coalesce((c.hourly).last_at, '-infinity') < p_hi
+                            AND coalesce(c.marks_last, '-infinity') < p_hi)) AS whole
+              FROM c
+             -- an hour with an archived part that starts before p_lo does not count
+             WHERE NOT ((c.archived).total_count IS NOT NULL AND c.hour_start < p_lo))
+        -- hourly rows of summed group-hours
+        SELECT g.kind, g.entity_id, g.hour_start, (g.hourly).total_count, (g.hourly).success_count,
+               (g.hourly).min_value, (g.hourly).max_value, (g.hourly).sum_value, (g.hourly).sketch,
+               (g.hourly).entity_name, (g.hourly).name_at, (g.hourly).last_at
+          FROM g
+         WHERE g.whole AND g.summed AND (g.hourly).total_count IS NOT NULL
+        UNION ALL
+        -- the partials of their marks, unmerged (the caller's
+        -- query_sketch_merge decodes each sketch once)
+        SELECT g.kind, g.entity_id, g.hour_start, p.total_count, p.success_count,
+               p.min_value, p.max_value, p.sum_value, p.sketch,
+               p.entity_name, p.name_at, p.last_at
+          FROM g CROSS JOIN LATERAL unnest(g.marks) p
+         WHERE g.whole AND g.summed AND g.marks IS NOT NULL
+        UNION ALL
+        -- archived part of the other group-hours counted whole (raw rows follow)
+        SELECT g.kind, g.entity_id, g.hour_start,
+               (g.archived).total_count, (g.archived).success_count,
+               (g.archived).min_value, (g.archived).max_value, (g.archived).sum_value,
+               (g.archived).sketch, (g.archived).entity_name, (g.archived).name_at,
+               (g.archived).last_at
+          FROM g
+         WHERE g.whole AND NOT g.summed AND g.archived_part
+        UNION ALL
+        -- raw rows: the whole hour, or the part of it inside [p_lo, p_hi)
+        SELECT g.kind, g.entity_id, g.hour_start, (r.s).total_count, (r.s).success_count,
+               (r.s).min_value, (r.s).max_value, (r.s).sum_value, (r.s).sketch,
+               (r.s).entity_name, (r.s).name_at, (r.s).last_at
+          FROM g
+         CROSS JOIN LATERAL
+               (SELECT metrics_rollup.rollup_agg(x.response_time, x.success, x.recorded_at,
+                                                 x.entity_name) AS s
+                  FROM metrics_rollup.raw_metrics x
+                 WHERE x.kind = g.kind AND x.entity_id = g.entity_id
+                   AND x.recorded_at >= CASE WHEN g.whole THEN g.hour_start
+                                             ELSE greatest(g.hour_start, p_lo) END
+                   AND x.recorded_at < CASE WHEN g.whole THEN g.hour_start + interval '1 hour'
+                                            ELSE least(g.hour_start + interval '1 hour', p_hi) END) r
+         WHERE NOT (g.whole AND g.summed)
+           AND (r.s).total_count IS NOT NULL;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.query_pieces(text, text, boolean, timestamptz, timestamptz) IS
+  'Internal to aggregate() and timeseries(): the summaries that together count every event of [p_lo, p_hi) exactly once: per known group-hour, its hourly row and its marks'' partials, or (a mark without partial, a hole, an hour cut by the range) its archived part and raw rows.';
+
+CREATE FUNCTION metrics_rollup.compact_marks() RETURNS bigint
+    AS 'MODULE_PATHNAME', 'query_marks_compact_sql' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION metrics_rollup.compact_marks() IS
+  'Folds the dirty marks of each group-hour that has several into one (partials merged; NULL if any is NULL), under the runner lock (waits for a rollup or cleanup in progress); returns the marks removed. The maintenance worker does it every 10 flush intervals for the group-hours with at least 8 marks.';
+
 -------------------------------------------------------------------------------
 -- Scale out: Citus, distribute() and undistribute()
 -------------------------------------------------------------------------------
@@ -1143,7 +1446,9 @@ REVOKE ALL ON FUNCTION
     metrics_rollup.stats_reset(),
     metrics_rollup.stats_reset_counters(bigint),
     metrics_rollup.stats_reset_info(),
-    metrics_rollup.config_restart_only()
+    metrics_rollup.config_restart_only(),
+    metrics_rollup.rollup_stats_union(metrics_rollup.rollup_stats),
+    metrics_rollup.compact_marks()
   FROM PUBLIC;
 REVOKE ALL ON TABLE metrics_rollup.stats FROM PUBLIC;
 

@@ -25,14 +25,20 @@
  * Races with writers: marks are append-only (1.2): every writing
  * statement appends its own marks, no key, no ON CONFLICT, no row lock.
  * The rollup deletes an hour's marks in one statement, which deletes
- * exactly the marks its snapshot sees, and reads raw rows in the next, with
- * a new snapshot (READ COMMITTED, which is therefore required).  A writer
- * whose mark the DELETE saw had committed its rows too, so they are in the
- * next snapshot; a writer in flight commits its rows and its mark together,
- * later: the mark survives and the next run rolls the group up again
- * (idempotent).  Nobody waits, so writers never deadlock on marks.  (1.0
- * and 1.1 schemas keep their primary key and ON CONFLICT triggers; this
- * library still serves them: run_rollup(since) then uses ON CONFLICT.)
+ * exactly the marks its snapshot sees, and reads raw rows in the next
+ * statement WITH THE SAME SNAPSHOT (rollup_groups): a writer whose mark the
+ * DELETE saw had committed its rows too, so they are read; a writer in
+ * flight commits its rows and its mark together, later: neither is seen,
+ * the mark survives and the next run rolls the group up again.  So an
+ * hourly row counts exactly the rows of the marks that were taken, and the
+ * marks left (with their partial summaries, 1.2) exactly the rows it did
+ * not see: queries add the two (query_pieces()).  Nothing else deletes
+ * marks except compact_marks(), under the same runner lock, so the DELETE
+ * never waits for a row lock (which in READ COMMITTED would make it see
+ * marks its snapshot does not).  Nobody waits, so writers never deadlock on
+ * marks.  (1.0 and 1.1 schemas keep their primary key and ON CONFLICT
+ * triggers, whose marks the DELETE may wait for: there each statement takes
+ * a new snapshot, READ COMMITTED, and run_rollup(since) uses ON CONFLICT.)
  *
  * A failing group (1.2): each hour runs in a subtransaction; a data error
  * (job_is_data_error) makes it go group by group, and a group that still
@@ -329,9 +335,38 @@ typedef struct RollupUnit
 } RollupUnit;
 
 /*
+ * Run one statement of rollup_groups: with the unit's snapshot when it has
+ * one (1.2 schema), else with a new snapshot (READ COMMITTED).
+ */
+static void
+rollup_execute(const char *sql, int nargs, Oid *types, Datum *args,
+			   Snapshot snapshot, const char *what)
+{
+	SPIPlanPtr	plan;
+
+	if (snapshot == InvalidSnapshot)
+	{
+		catalog_spi_check(SPI_execute_with_args(sql, nargs, types, args, NULL,
+												false, 0),
+						  SPI_OK_SELECT, what);
+		return;
+	}
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for %s: %s", what,
+			 SPI_result_code_string(SPI_result));
+	/* not read-only: the command counter moves, our own writes are seen */
+	catalog_spi_check(SPI_execute_snapshot(plan, args, NULL, snapshot,
+										   InvalidSnapshot, false, true, 0),
+					  SPI_OK_SELECT, what);
+	SPI_freeplan(plan);
+}
+
+/*
  * Roll up the marked groups of one unit, in the current transaction (the
  * runner lock must be held): take (delete) exactly the marks this
- * statement sees, then recompute those groups with a new snapshot.
+ * statement sees, then recompute those groups from the raw rows of the
+ * same snapshot (1.2; a new one for a 1.0/1.1 schema: see the file header).
  */
 static void
 rollup_groups(void *arg)
@@ -346,24 +381,28 @@ rollup_groups(void *arg)
 	int64		dirty_groups;
 	int64		known_groups;
 	const char *write_sql;
+	Snapshot	snapshot = InvalidSnapshot;
 
 	args[0] = TimestampTzGetDatum(unit->hour);
 	args[1] = unit->kind;
 	args[2] = unit->entity_id;
+	/* one snapshot for both statements; registered, so it outlives them */
+	if (catalog_schema_1_2())
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
 	if (unit->kind == (Datum) 0)
-		catalog_spi_check(SPI_execute_with_args(rollup_take_marks_sql, 1, take_types,
-											   args, NULL, false, 0),
-						 SPI_OK_SELECT, "taking dirty marks");
+		rollup_execute(rollup_take_marks_sql, 1, take_types, args, snapshot,
+					   "taking dirty marks");
 	else
-		catalog_spi_check(SPI_execute_with_args(rollup_take_group_marks_sql, 3,
-											   take_types, args, NULL, false, 0),
-						 SPI_OK_SELECT, "taking a group's dirty marks");
+		rollup_execute(rollup_take_group_marks_sql, 3, take_types, args,
+					   snapshot, "taking a group's dirty marks");
 	marks = SPI_tuptable;
 	args[1] = SPI_getbinval(marks->vals[0], marks->tupdesc, 1, &isnull);
 	if (isnull)
 	{
 		/* another runner took them before we got the lock */
 		SPI_freetuptable(marks);
+		if (snapshot != InvalidSnapshot)
+			UnregisterSnapshot(snapshot);
 		return;
 	}
 	if (unit->kind == (Datum) 0)
@@ -379,10 +418,11 @@ rollup_groups(void *arg)
 		dirty_groups >= ROLLUP_RANGE_MIN_SHARE * Max(known_groups, dirty_groups) ?
 		rollup_write_by_range_sql : rollup_write_by_index_sql;
 
-	/* a new statement, so a new snapshot: see the file header */
-	catalog_spi_check(SPI_execute_with_args(write_sql, 4, write_types,
-										   args, NULL, false, 0),
-					 SPI_OK_SELECT, "writing hourly rows");
+	/* the raw rows of the marks' snapshot: see the file header */
+	rollup_execute(write_sql, 4, write_types, args, snapshot,
+				   "writing hourly rows");
+	if (snapshot != InvalidSnapshot)
+		UnregisterSnapshot(snapshot);
 	unit->totals->rows_written += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 															  SPI_tuptable->tupdesc,
 															  1, &isnull));

@@ -84,6 +84,7 @@
 #include "history.h"
 #include "job_xact.h"
 #include "jobstate.h"
+#include "query_marks.h"
 #include "rollup.h"
 #include "worker.h"
 
@@ -272,6 +273,9 @@ worker_main(Datum main_arg)
 			if (!RecoveryInProgress())
 			{
 				worker_run_due_jobs(woken);
+				/* the maintenance worker also folds dirty marks */
+				if (worker_flusher < 0)
+					query_marks_compact_maybe();
 				history_write();
 			}
 			/* idle: pg_stat_activity must not show the last job's text */

@@ -183,8 +183,22 @@ is($node->safe_psql('r_rev', q{
 	SELECT (SELECT count(*) FROM metrics_rollup.daily_queue) =
 	       (SELECT count(DISTINCT (kind, date_trunc('day', hour_start, 'UTC'))) FROM metrics_rollup.hourly_metrics)}),
 	't', 'r_rev: the restored queue merged into the one the insert trigger filled');
+# Before any rollup, aggregate() already gives the source's answer: the
+# marks the restore's COPY into raw_metrics wrote carry no partial summary
+# (the restored hourly rows count those rows already), the dumped marks keep
+# theirs.
+foreach my $db ('r_plain', 'r_dt', 'r_rev')
+{
+	foreach my $kind (qw(tool resource prompt server))
+	{
+		is(compare($db, "SELECT * FROM metrics_rollup.aggregate('$kind')"), '0/0',
+			"$db: aggregate('$kind') before any rollup gives the source's answer");
+	}
+}
+
 # Loading every mark a second time (as a restore after raw_metrics does)
-# appends duplicates (no key to fail on) that mark the same groups.
+# appends duplicates (no key to fail on) that mark the same groups (their
+# partials now count twice, as raw rows loaded twice would: not a restore).
 $node->safe_psql('r_dt', 'INSERT INTO metrics_rollup.rollup_dirty SELECT * FROM metrics_rollup.rollup_dirty');
 is(compare('r_dt', $dirty_groups), '0/0', 'r_dt: marks loaded twice mark the same groups');
 # Without --disable-triggers the restored raw rows mark their groups: every
