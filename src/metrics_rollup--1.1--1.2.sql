@@ -23,8 +23,12 @@
 -- locks, so writers never wait for each other (or for a rollup) and never
 -- deadlock.  The rollup deletes exactly the marks its DELETE statement sees
 -- (its snapshot); a writer still in flight commits its rows and its own mark
--- together, so its group is simply rolled up again by the next run.  Every
--- reader asks "is there a mark" with EXISTS, which duplicates do not change.
+-- together, so its group is simply rolled up again by the next run.  The
+-- rollup and the daily level ask "is there a mark" (EXISTS: duplicates do
+-- not change that); queries sum the partial summaries that marks carry from
+-- the scale-up section on, so a mark is one statement's rows, counted once
+-- (loading the same marks twice, e.g. restoring a dump over itself, would
+-- count their partials twice).
 -- The restore merge trigger (1.0's dump section) is no longer needed: a
 -- restored mark is one more row.
 DROP TRIGGER dump_merge_mark ON metrics_rollup.rollup_dirty;
