@@ -625,6 +625,41 @@ REVOKE ALL ON TABLE metrics_rollup.flush_workers FROM PUBLIC;
 
 -- (citus section)
 
+-- Scale-out on Citus (src/citus.c).  distribute() makes raw_metrics,
+-- hourly_metrics, daily_metrics and rollup_dirty distributed tables by
+-- entity_id, co-located; every other table stays local to each node.  The
+-- statement triggers of raw_metrics and hourly_metrics cannot run on shards:
+-- distribute() drops them (the flush writes its own dirty marks) and
+-- undistribute() puts them back.  Only the coordinator runs rollup and
+-- cleanup; every node flushes its own buffer through statements Citus routes.
+CREATE FUNCTION metrics_rollup.distribute(shard_count integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'citus_distribute'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION metrics_rollup.distribute(integer) IS
+  'On a Citus coordinator: distributes raw_metrics, hourly_metrics, daily_metrics and rollup_dirty by entity_id, co-located (shard_count NULL: citus.shard_count), drops the marking triggers that cannot run on shards, and arms DROP EXTENSION to undistribute first; idempotent. ERROR 0A000 without Citus, 55000 on a worker node.';
+
+CREATE FUNCTION metrics_rollup.undistribute()
+RETURNS void
+AS 'MODULE_PATHNAME', 'citus_undistribute'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION metrics_rollup.undistribute() IS
+  'On a Citus coordinator: brings the distributed tables back to local tables on the coordinator (rows included) and restores the marking triggers; idempotent.';
+
+CREATE FUNCTION metrics_rollup.citus_before_drop_extension()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'citus_before_drop_extension'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION metrics_rollup.citus_before_drop_extension() IS
+  'Event trigger function (ddl_command_start, DROP EXTENSION; created by distribute()): a DROP EXTENSION metrics_rollup on the coordinator undistributes the tables first, so that no shard is left on the workers.';
+
+REVOKE ALL ON FUNCTION metrics_rollup.distribute(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION metrics_rollup.undistribute() FROM PUBLIC;
+REVOKE ALL ON FUNCTION metrics_rollup.citus_before_drop_extension() FROM PUBLIC;
+
 -------------------------------------------------------------------------------
 -- Poll scheduling by class: should_poll(), mark_polled(), classification_info()
 -------------------------------------------------------------------------------

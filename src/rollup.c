@@ -83,6 +83,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "citus.h"
 #include "daily.h"
 #include "guc.h"
 #include "job_xact.h"
@@ -347,6 +348,12 @@ rollup_groups(void *arg)
 	int64		known_groups;
 	const char *write_sql;
 
+	/* on Citus: one statement pushed down to the shard groups (citus.c) */
+	if (citus_raw_distributed())
+	{
+		citus_rollup_groups(unit->hour, unit->kind, unit->entity_id, unit->totals);
+		return;
+	}
 	args[0] = TimestampTzGetDatum(unit->hour);
 	args[1] = unit->kind;
 	args[2] = unit->entity_id;
@@ -537,8 +544,9 @@ rollup_run_sql(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		rollup_hour(hours[i], &totals);
 	}
-	/* every ready day, in this transaction too */
-	daily_build(0, &totals.daily);
+	/* every ready day, in this transaction too (not on Citus: see citus.c) */
+	if (!citus_raw_distributed())
+		daily_build(0, &totals.daily);
 	SPI_finish();
 
 	duration = palloc0(sizeof(Interval));
@@ -566,7 +574,7 @@ rollup_worker_build_days(RollupTotals *totals)
 
 		CHECK_FOR_INTERRUPTS();
 		job_xact_begin("metrics_rollup: building daily rows");
-		if (!catalog_extension_ready())
+		if (!catalog_extension_ready() || citus_raw_distributed())
 		{
 			job_xact_commit();
 			break;
