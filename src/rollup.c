@@ -297,6 +297,23 @@ rollup_mark_since(TimestampTz since)
 }
 
 /*
+ * On Citus no trigger marks what applications INSERT or COPY into the
+ * distributed raw_metrics themselves: every run re-processes the late-data
+ * window (the current hour and the late_data_hours before it), as
+ * run_rollup(since) would.
+ */
+static void
+rollup_mark_late_window(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!citus_raw_distributed())
+		return;
+	rollup_mark_since(now - now % USECS_PER_HOUR -
+					  (int64) mr_late_data_hours * USECS_PER_HOUR);
+}
+
+/*
  * The hours that have dirty groups now, oldest first, palloc'd in the
  * caller's memory context.  Later marks wait for the next run: a run under
  * a steady stream of inserts still ends.
@@ -538,6 +555,8 @@ rollup_run_sql(PG_FUNCTION_ARGS)
 	job_runner_lock();
 	if (!PG_ARGISNULL(0))
 		rollup_mark_since(PG_GETARG_TIMESTAMPTZ(0));
+	else
+		rollup_mark_late_window();
 	hours = rollup_dirty_hours(&count);
 	for (int i = 0; i < count; i++)
 	{
@@ -615,6 +634,7 @@ rollup_worker_run(void)
 	job_xact_begin("metrics_rollup: listing dirty hours");
 	if (catalog_extension_ready())
 	{
+		rollup_mark_late_window();
 		old = MemoryContextSwitchTo(rollup_worker_cxt);
 		hours = rollup_dirty_hours(&count);
 		MemoryContextSwitchTo(old);
