@@ -13,9 +13,11 @@
  *     distributed one).  The statement triggers of raw_metrics and
  *     hourly_metrics cannot run on shards (their transition tables are not
  *     visible to the queries Citus routes), so they are dropped; the flush
- *     writes its own dirty marks.  An event trigger undistributes before
- *     DROP EXTENSION, which otherwise fails on the workers' shards.
- *   - undistribute(): the reverse (tables back to local, triggers back).
+ *     writes its own dirty marks.  An event trigger drops the distributed
+ *     tables (so Citus removes their shards) before DROP EXTENSION, which
+ *     otherwise fails on the workers' shards.
+ *   - undistribute(): a clear ERROR while the tables are distributed
+ *     (Citus cannot recreate tables that extension members depend on).
  *   - citus_role(): standalone, coordinator or worker (pg_dist_local_group).
  *   - citus_raw_distributed(): a backend-local answer, recomputed when
  *     raw_metrics' relcache entry or OID changes (Citus invalidates it when
@@ -71,7 +73,7 @@ static const char *const citus_tables[] = {
 
 #define CITUS_NTABLES ((int) lengthof(citus_tables))
 
-/* The triggers distribute() drops and undistribute() puts back. */
+/* The triggers distribute() drops (those that exist: idempotent). */
 static const char *const citus_drop_triggers_sql =
 "DO $d$ DECLARE t record; BEGIN"
 "  FOR t IN SELECT tgname, tgrelid::pg_catalog.regclass AS rel FROM pg_catalog.pg_trigger"
@@ -86,43 +88,7 @@ static const char *const citus_drop_triggers_sql =
 "  END LOOP;"
 "END $d$";
 
-/* As the 1.0 to 1.2 scripts create them. */
-static const char *const citus_create_triggers_sql =
-"CREATE TRIGGER rollup_mark_inserted AFTER INSERT ON metrics_rollup.raw_metrics"
-"  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
-"  EXECUTE FUNCTION metrics_rollup.rollup_mark_inserted();"
-"CREATE TRIGGER rollup_mark_updated AFTER UPDATE ON metrics_rollup.raw_metrics"
-"  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT"
-"  EXECUTE FUNCTION metrics_rollup.rollup_mark_updated();"
-"CREATE TRIGGER rollup_archive_deleted AFTER DELETE ON metrics_rollup.raw_metrics"
-"  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT"
-"  EXECUTE FUNCTION metrics_rollup.rollup_archive_deleted();"
-"CREATE TRIGGER daily_hourly_inserted AFTER INSERT ON metrics_rollup.hourly_metrics"
-"  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
-"  EXECUTE FUNCTION metrics_rollup.daily_hourly_inserted();"
-"CREATE TRIGGER daily_hourly_deleted AFTER DELETE ON metrics_rollup.hourly_metrics"
-"  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT"
-"  EXECUTE FUNCTION metrics_rollup.daily_hourly_deleted();"
-"CREATE TRIGGER daily_hourly_updated AFTER UPDATE OF kind, entity_id, hour_start,"
-"  entity_name, total_count, success_count, min_response_time, max_response_time,"
-"  sum_response_time, sketch, last_recorded_at ON metrics_rollup.hourly_metrics"
-"  FOR EACH ROW WHEN (old.kind IS DISTINCT FROM new.kind"
-"    OR old.entity_id IS DISTINCT FROM new.entity_id"
-"    OR old.hour_start IS DISTINCT FROM new.hour_start"
-"    OR old.entity_name IS DISTINCT FROM new.entity_name"
-"    OR old.total_count IS DISTINCT FROM new.total_count"
-"    OR old.success_count IS DISTINCT FROM new.success_count"
-"    OR old.min_response_time IS DISTINCT FROM new.min_response_time"
-"    OR old.max_response_time IS DISTINCT FROM new.max_response_time"
-"    OR old.sum_response_time IS DISTINCT FROM new.sum_response_time"
-"    OR old.last_recorded_at IS DISTINCT FROM new.last_recorded_at"
-"    OR metrics_rollup.sketch_to_bytea(old.sketch) IS DISTINCT FROM"
-"       metrics_rollup.sketch_to_bytea(new.sketch))"
-"  EXECUTE FUNCTION metrics_rollup.daily_hourly_updated();"
-"CREATE TRIGGER daily_hourly_truncated AFTER TRUNCATE ON metrics_rollup.hourly_metrics"
-"  FOR EACH STATEMENT EXECUTE FUNCTION metrics_rollup.daily_hourly_truncated()";
-
-/* The event trigger that undistributes before DROP EXTENSION. */
+/* The event trigger that removes the shards before DROP EXTENSION. */
 static const char *const citus_create_event_trigger_sql =
 "DO $e$ BEGIN"
 "  IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger"
@@ -134,14 +100,42 @@ static const char *const citus_create_event_trigger_sql =
 "  END IF;"
 "END $e$";
 
-static const char *const citus_drop_event_trigger_sql =
-"DO $e$ BEGIN"
-"  IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger"
-"              WHERE evtname = 'metrics_rollup_citus_drop') THEN"
-"    ALTER EXTENSION metrics_rollup DROP EVENT TRIGGER metrics_rollup_citus_drop;"
-"    DROP EVENT TRIGGER metrics_rollup_citus_drop;"
-"  END IF;"
-"END $e$";
+/*
+ * Before DROP EXTENSION: the distributed tables, and the members of the
+ * extension that depend on them (a view, a SQL function), leave the
+ * extension and are dropped, so that Citus's own drop trigger removes the
+ * shards and the metadata everywhere; DROP EXTENSION then drops the rest.
+ */
+static const char *const citus_drop_distributed_sql =
+"DO $d$ DECLARE o record; t record; BEGIN"
+"  FOR o IN"
+"    WITH RECURSIVE deps(classid, objid) AS ("
+"      SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, p.logicalrelid::pg_catalog.oid"
+"        FROM pg_catalog.pg_dist_partition p"
+"        JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid"
+"       WHERE c.relnamespace = 'metrics_rollup'::pg_catalog.regnamespace"
+"      UNION"
+"      SELECT CASE WHEN d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+"                  THEN 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid ELSE d.classid END,"
+"             CASE WHEN d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+"                  THEN (SELECT r.ev_class FROM pg_catalog.pg_rewrite r WHERE r.oid = d.objid)"
+"                  ELSE d.objid END"
+"        FROM pg_catalog.pg_depend d JOIN deps ON d.refclassid = deps.classid AND d.refobjid = deps.objid"
+"       WHERE d.deptype IN ('n', 'a'))"
+"    SELECT DISTINCT i.type, i.identity"
+"      FROM deps, LATERAL pg_catalog.pg_identify_object(deps.classid, deps.objid, 0) i"
+"     WHERE EXISTS (SELECT FROM pg_catalog.pg_depend e"
+"                    WHERE e.classid = deps.classid AND e.objid = deps.objid AND e.deptype = 'e')"
+"  LOOP"
+"    EXECUTE pg_catalog.format('ALTER EXTENSION metrics_rollup DROP %s %s', o.type, o.identity);"
+"  END LOOP;"
+"  FOR t IN SELECT p.logicalrelid FROM pg_catalog.pg_dist_partition p"
+"             JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid"
+"            WHERE c.relnamespace = 'metrics_rollup'::pg_catalog.regnamespace"
+"  LOOP"
+"    EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %s CASCADE', t.logicalrelid);"
+"  END LOOP;"
+"END $d$";
 
 /* raw_metrics' distribution as last looked up; -1: look again */
 static int	citus_raw_state = -1;
@@ -435,56 +429,22 @@ citus_distribute(PG_FUNCTION_ARGS)
 }
 
 /*
- * One table back to a local table.  undistribute_table refuses a table an
- * extension owns: it leaves the extension for the time of the call (the
- * table is recreated, so the new one joins it).
+ * undistribute(): not possible in place.  Citus's undistribute_table
+ * recreates a table and refuses one that members of an extension depend on
+ * (query_pieces(), the stats view); raw_metrics, hourly_metrics and
+ * rollup_dirty all have such dependents.  Says so, and how to uninstall.
  */
-static void
-citus_undistribute_table(int i)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(citus_tables[i])};
-	char	   *drop = psprintf("ALTER EXTENSION metrics_rollup DROP TABLE %s", citus_tables[i]);
-	char	   *add = psprintf("ALTER EXTENSION metrics_rollup ADD TABLE %s", citus_tables[i]);
-
-	citus_exec(drop, "taking a table out of the extension");
-	catalog_spi_check(SPI_execute_with_args("SELECT pg_catalog.undistribute_table($1::pg_catalog.regclass)",
-											1, types, args, NULL, false, 0),
-					 SPI_OK_SELECT, "undistributing a table");
-	citus_exec(add, "putting a table back into the extension");
-}
-
-/* Every distributed table back to local, the triggers back. */
-static void
-citus_undistribute_all(void)
-{
-	bool		any = false;
-
-	for (int i = CITUS_NTABLES - 1; i >= 0; i--)
-	{
-		if (!citus_is_distributed(citus_table_relid(i)))
-			continue;
-		citus_undistribute_table(i);
-		any = true;
-	}
-	if (any)
-	{
-		citus_exec(citus_drop_triggers_sql, "dropping the marking triggers");
-		citus_exec(citus_create_triggers_sql, "restoring the marking triggers");
-	}
-	citus_raw_state = -1;
-}
-
-/* undistribute(): see the file header.  Idempotent. */
 Datum
 citus_undistribute(PG_FUNCTION_ARGS)
 {
 	citus_require_coordinator("metrics_rollup.undistribute()");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	citus_undistribute_all();
-	citus_exec(citus_drop_event_trigger_sql, "dropping the DROP EXTENSION event trigger");
-	SPI_finish();
+	if (!citus_is_distributed(citus_table_relid(0)))
+		PG_RETURN_VOID();
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("metrics_rollup.undistribute() cannot bring the distributed tables back"),
+			 errdetail("Citus's undistribute_table recreates a table, and members of the extension (query_pieces(), the stats view) depend on these tables."),
+			 errhint("To uninstall, run DROP EXTENSION metrics_rollup on the coordinator: it removes every shard first. To keep the data, copy it out before.")));
 	PG_RETURN_VOID();
 }
 
@@ -509,10 +469,10 @@ citus_drops_us(Node *parsetree)
 
 /*
  * Event trigger on ddl_command_start for DROP EXTENSION (created by
- * distribute()): a DROP of metrics_rollup on the coordinator first brings
- * its tables back from the shards, so that no shard is left behind (the
- * workers' DROP would otherwise fail on their shards' columns of our types).
- * The event trigger itself goes with the extension.
+ * distribute()): a DROP of metrics_rollup on the coordinator first drops
+ * its distributed tables (citus_drop_distributed_sql), so that no shard is
+ * left behind (the workers' DROP would otherwise fail on their shards'
+ * columns of our types).  The event trigger goes with the extension.
  */
 Datum
 citus_before_drop_extension(PG_FUNCTION_ARGS)
@@ -527,8 +487,9 @@ citus_before_drop_extension(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	citus_undistribute_all();
+	citus_exec(citus_drop_distributed_sql, "dropping the distributed tables");
 	SPI_finish();
+	citus_raw_state = -1;
 	PG_RETURN_VOID();
 }
 

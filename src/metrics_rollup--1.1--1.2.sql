@@ -629,9 +629,10 @@ REVOKE ALL ON TABLE metrics_rollup.flush_workers FROM PUBLIC;
 -- hourly_metrics, daily_metrics and rollup_dirty distributed tables by
 -- entity_id, co-located; every other table stays local to each node.  The
 -- statement triggers of raw_metrics and hourly_metrics cannot run on shards:
--- distribute() drops them (the flush writes its own dirty marks) and
--- undistribute() puts them back.  Only the coordinator runs rollup and
--- cleanup; every node flushes its own buffer through statements Citus routes.
+-- distribute() drops them (the flush writes its own dirty marks).  Only the
+-- coordinator runs rollup and cleanup; every node flushes its own buffer
+-- through statements Citus routes.  DROP EXTENSION on the coordinator drops
+-- the distributed tables first (event trigger), so no shard is left.
 CREATE FUNCTION metrics_rollup.distribute(shard_count integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'citus_distribute'
@@ -646,7 +647,7 @@ AS 'MODULE_PATHNAME', 'citus_undistribute'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION metrics_rollup.undistribute() IS
-  'On a Citus coordinator: brings the distributed tables back to local tables on the coordinator (rows included) and restores the marking triggers; idempotent.';
+  'On a Citus coordinator: nothing when the tables are not distributed; otherwise ERROR 0A000 (Citus cannot recreate tables that members of the extension depend on): to uninstall, DROP EXTENSION metrics_rollup removes every shard first.';
 
 CREATE FUNCTION metrics_rollup.citus_before_drop_extension()
 RETURNS event_trigger
@@ -654,7 +655,7 @@ AS 'MODULE_PATHNAME', 'citus_before_drop_extension'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION metrics_rollup.citus_before_drop_extension() IS
-  'Event trigger function (ddl_command_start, DROP EXTENSION; created by distribute()): a DROP EXTENSION metrics_rollup on the coordinator undistributes the tables first, so that no shard is left on the workers.';
+  'Event trigger function (ddl_command_start, DROP EXTENSION; created by distribute()): a DROP EXTENSION metrics_rollup on the coordinator drops the distributed tables first, so that Citus removes every shard on the workers.';
 
 REVOKE ALL ON FUNCTION metrics_rollup.distribute(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION metrics_rollup.undistribute() FROM PUBLIC;

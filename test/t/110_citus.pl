@@ -11,7 +11,8 @@
 # the single node's (counts, min/max/avg, exact p50/p95/p99 against
 # percentile_cont, sketch bytes); the rollup's aggregation runs on the
 # workers' shards; the worker nodes' maintenance workers skip rollup and
-# cleanup visibly with their circuits closed.
+# cleanup visibly with their circuits closed; DROP EXTENSION on the
+# coordinator leaves no shard on the workers.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -182,6 +183,23 @@ for my $w ($w1, $w2)
 		SELECT concat_ws(',', flush_circuit, rollup_circuit, cleanup_circuit, rollup_last_status)
 		  FROM metrics_rollup.job_stats()}),
 		'closed,closed,closed,skipped', $w->name . ': every circuit closed, rollup shown as skipped');
+}
+
+# --- undistribute() says why not; DROP EXTENSION leaves no shard --------
+is(sqlstate_of($coord, 'PERFORM metrics_rollup.undistribute()'), '0A000',
+	'undistribute() of the distributed tables: 0A000 with the way to uninstall');
+$coord->safe_psql('postgres', 'DROP EXTENSION metrics_rollup');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'metrics_rollup.%'}),
+	'0', 'DROP EXTENSION: no distributed table left in the metadata');
+for my $w ($w1, $w2)
+{
+	is($w->safe_psql('postgres', q{
+		SET citus.show_shards_for_app_name_prefixes = '*';
+		SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		         WHERE n.nspname = 'metrics_rollup')
+		     + (SELECT count(*) FROM pg_extension WHERE extname = 'metrics_rollup')}),
+		'0', $w->name . ': DROP EXTENSION left no shard and no table');
 }
 
 done_testing();
