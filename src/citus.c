@@ -634,3 +634,113 @@ citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 	totals->rows_written += (int64) SPI_processed;
 	SPI_freetuptable(marks);
 }
+
+/* ----------------------------------------------------------------
+ * Cleanup on distributed tables
+ * ----------------------------------------------------------------
+ */
+
+/* Hours with raw rows before $1, oldest first. */
+static const char *const citus_cleanup_hours_sql =
+"SELECT DISTINCT pg_catalog.date_trunc('hour', recorded_at, 'UTC')"
+"  FROM metrics_rollup.raw_metrics WHERE recorded_at < $1 ORDER BY 1";
+
+/*
+ * No writer may add raw rows or marks between the archive and the delete:
+ * every routed INSERT locks raw_metrics (the shell) on the node it starts
+ * from, and Citus takes this lock on every node.
+ */
+static const char *const citus_cleanup_lock_sql =
+"LOCK TABLE metrics_rollup.raw_metrics IN SHARE MODE";
+
+/*
+ * The fast archive on the shards: an hourly row without a mark whose raw
+ * rows of the hour are exactly the events it counts beyond its archived
+ * part (an application's INSERT that no rollup has seen fails this test and
+ * is left alone) gets archived := its own summary.  $1 hour, $2 its end,
+ * $3 now.
+ */
+static const char *const citus_cleanup_archive_sql =
+"UPDATE metrics_rollup.hourly_metrics h"
+"   SET archived = ROW(h.total_count, h.success_count, h.min_response_time, h.max_response_time,"
+"                      h.sum_response_time, h.p50_response_time, h.p95_response_time,"
+"                      h.p99_response_time, h.entity_name,"
+"                      CASE WHEN h.entity_name IS NOT NULL"
+"                           THEN GREATEST((h.archived).name_at, h.last_recorded_at) END,"
+"                      h.last_recorded_at, h.percentiles_exact, h.sketch)::metrics_rollup.rollup_stats,"
+"       updated_at = $3::pg_catalog.timestamptz"
+" WHERE h.hour_start = $1"
+"   AND h.total_count - coalesce((h.archived).total_count, 0) > 0"
+"   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
+"                    WHERE d.entity_id = h.entity_id AND d.kind = h.kind AND d.hour_start = $1)"
+"   AND h.total_count - coalesce((h.archived).total_count, 0) ="
+"       (SELECT pg_catalog.count(*) FROM metrics_rollup.raw_metrics r"
+"         WHERE r.entity_id = h.entity_id AND r.kind = h.kind"
+"           AND r.recorded_at >= $1 AND r.recorded_at < $2)";
+
+/* The raw rows of the hour's fully archived, clean groups go. */
+static const char *const citus_cleanup_delete_sql =
+"DELETE FROM metrics_rollup.raw_metrics r"
+" WHERE r.recorded_at >= $1 AND r.recorded_at < $2"
+"   AND EXISTS (SELECT FROM metrics_rollup.hourly_metrics h"
+"                WHERE h.entity_id = r.entity_id AND h.kind = r.kind AND h.hour_start = $1"
+"                  AND (h.archived).total_count = h.total_count)"
+"   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
+"                    WHERE d.entity_id = r.entity_id AND d.kind = r.kind AND d.hour_start = $1)";
+
+/* Hourly rows past rollup retention. */
+static const char *const citus_cleanup_hourly_sql =
+"DELETE FROM metrics_rollup.hourly_metrics WHERE hour_start < $1";
+
+/* The hours with raw rows before before, allocated in cxt. */
+TimestampTz *
+citus_cleanup_hours(TimestampTz before, MemoryContext cxt, int *count)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(before)};
+	TimestampTz *hours;
+	bool		isnull;
+
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_hours_sql, 1, types, args,
+										   NULL, false, 0),
+					 SPI_OK_SELECT, "listing hours with expired raw rows");
+	*count = (int) SPI_processed;
+	hours = MemoryContextAlloc(cxt, sizeof(TimestampTz) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+		hours[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return hours;
+}
+
+int64
+citus_cleanup_hour(TimestampTz hour)
+{
+	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[3];
+
+	args[0] = TimestampTzGetDatum(hour);
+	args[1] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
+	args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	catalog_spi_check(SPI_execute(citus_cleanup_lock_sql, false, 0),
+					 SPI_OK_UTILITY, "locking raw_metrics");
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_archive_sql, 3, types, args,
+										   NULL, false, 0),
+					 SPI_OK_UPDATE, "archiving rolled-up hours");
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_delete_sql, 2, types, args,
+										   NULL, false, 0),
+					 SPI_OK_DELETE, "deleting archived raw rows");
+	return (int64) SPI_processed;
+}
+
+int64
+citus_cleanup_hourly(TimestampTz before)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(before)};
+
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_hourly_sql, 1, types, args,
+										   NULL, false, 0),
+					 SPI_OK_DELETE, "deleting expired hourly rows");
+	return (int64) SPI_processed;
+}

@@ -49,4 +49,15 @@ extern void citus_flush_range(uint64 first, uint64 count);
 extern void citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 								RollupTotals *totals);
 
+/*
+ * Cleanup on distributed tables (cleanup.c calls these with SPI connected
+ * and the runner lock held): the hours with raw rows before a time; one
+ * hour's fast archive and delete of its rolled-up, clean groups (returns
+ * raw rows deleted); hourly rows before a time (returns rows deleted).
+ */
+extern TimestampTz *citus_cleanup_hours(TimestampTz before, MemoryContext cxt,
+										 int *count);
+extern int64 citus_cleanup_hour(TimestampTz hour);
+extern int64 citus_cleanup_hourly(TimestampTz before);
+
 #endif							/* MR_CITUS_H */

@@ -168,6 +168,30 @@ $single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
 ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
 	'late events flushed on the cluster are rolled up as on one node');
 
+# --- cleanup on the shards: raw rows go, history stays ---------------------
+$coord->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_cleanup()');
+$single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_cleanup()');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.raw_metrics'),
+	'300', 'cleanup deleted the rolled-up raw rows on the shards (the recent hour stays)');
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'after cleanup every hourly row still equals the single node\'s');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM metrics_rollup.hourly_metrics
+	 WHERE hour_start < '2026-04-01' AND (archived).total_count IS DISTINCT FROM total_count}),
+	'0', 'each cleaned hour keeps its events in its archived summary');
+# a late event for a cleaned hour: archived (+) the new raw row, as on one node
+for my $n ($coord, $single)
+{
+	$n->safe_psql('postgres', q{
+		SELECT metrics_rollup.record('tool', 'e1', 0.5, false, NULL, NULL, '2026-03-01 10:30:00+00');
+		SELECT metrics_rollup.flush();
+		SELECT * FROM metrics_rollup.run_rollup();});
+}
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'a late event in a cleaned hour is added to its archived part, as on one node');
+is($coord->safe_psql('postgres', 'SELECT sum(total_count) FROM metrics_rollup.hourly_metrics'),
+	'20801', 'every event counted once after cleanup and a late event');
+
 # --- worker nodes: flush only; rollup and cleanup skipped, circuit closed --
 for my $w ($w1, $w2)
 {
