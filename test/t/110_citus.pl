@@ -154,6 +154,14 @@ ok($w1->log_contains(qr/INSERT INTO metrics_rollup\.hourly_metrics_\d+.*metrics_
 	  && $w2->log_contains(qr/INSERT INTO metrics_rollup\.hourly_metrics_\d+.*metrics_rollup\.rollup_agg\(.*FROM metrics_rollup\.raw_metrics_\d+/),
 	'each worker node aggregated its own shards (INSERT ... SELECT pushed down)');
 
+# reading the rollups: sketch_merge is pushed down (partial states on the workers)
+my $merge = q{SELECT metrics_rollup.sketch_percentile_cont(metrics_rollup.sketch_merge(sketch), 0.95)
+	  FROM metrics_rollup.hourly_metrics WHERE kind = 'tool'};
+like($coord->safe_psql('postgres', "EXPLAIN (VERBOSE, COSTS OFF) $merge"),
+	qr/worker_partial_agg.*sketch_merge/s, 'EXPLAIN VERBOSE: sketch_merge runs as partial aggregates on the workers');
+is($coord->safe_psql('postgres', "SET citus.coordinator_aggregation_strategy = 'disabled'; $merge"),
+	$single->safe_psql('postgres', $merge), 'the merged p95 over the cluster equals the single node\'s');
+
 # a second run rewrites nothing that changed: same rows
 $coord->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
 ok($coord->safe_psql('postgres', $hourly) eq $single_rows, 'a second run leaves the rows equal');
