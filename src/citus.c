@@ -203,6 +203,20 @@ citus_on_worker_node(void)
 	return worker;
 }
 
+/*
+ * ERROR on a Citus worker node: rollup and cleanup have one runner for the
+ * cluster, on the coordinator (the runner lock is per node).
+ */
+void
+citus_forbid_worker_node(const char *what)
+{
+	if (citus_role() == CITUS_ROLE_WORKER)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s runs on the Citus coordinator only", what),
+				 errhint("Call it on the coordinator (pg_dist_local_group.groupid = 0); worker nodes only flush.")));
+}
+
 /* Does pg_dist_partition list relid? */
 static bool
 citus_is_distributed(Oid relid)

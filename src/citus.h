@@ -31,6 +31,9 @@ extern CitusRole citus_role(void);
  */
 extern bool citus_on_worker_node(void);
 
+/* ERROR 55000 on a Citus worker node (what: the function's name). */
+extern void citus_forbid_worker_node(const char *what);
+
 /* Is metrics_rollup.raw_metrics a Citus distributed table?  Inside a transaction. */
 extern bool citus_raw_distributed(void);
 

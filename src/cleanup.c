@@ -528,6 +528,7 @@ cleanup_run_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("run_cleanup cannot run during recovery"),
 				 errhint("Call it on the primary server.")));
+	citus_forbid_worker_node("run_cleanup()");
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "metrics_rollup cleanup",
 								ALLOCSET_DEFAULT_SIZES);

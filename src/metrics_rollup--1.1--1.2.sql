@@ -636,24 +636,21 @@ REVOKE ALL ON TABLE metrics_rollup.flush_workers FROM PUBLIC;
 CREATE FUNCTION metrics_rollup.distribute(shard_count integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'citus_distribute'
-LANGUAGE C VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION metrics_rollup.distribute(integer) IS
   'On a Citus coordinator: distributes raw_metrics, hourly_metrics, daily_metrics and rollup_dirty by entity_id, co-located (shard_count NULL: citus.shard_count), drops the marking triggers that cannot run on shards, and arms DROP EXTENSION to undistribute first; idempotent. ERROR 0A000 without Citus, 55000 on a worker node.';
 
 CREATE FUNCTION metrics_rollup.undistribute()
 RETURNS void
 AS 'MODULE_PATHNAME', 'citus_undistribute'
-LANGUAGE C VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION metrics_rollup.undistribute() IS
   'On a Citus coordinator: nothing when the tables are not distributed; otherwise ERROR 0A000 (Citus cannot recreate tables that members of the extension depend on): to uninstall, DROP EXTENSION metrics_rollup removes every shard first.';
 
 CREATE FUNCTION metrics_rollup.citus_before_drop_extension()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'citus_before_drop_extension'
-LANGUAGE C VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION metrics_rollup.citus_before_drop_extension() IS
   'Event trigger function (ddl_command_start, DROP EXTENSION; created by distribute()): a DROP EXTENSION metrics_rollup on the coordinator drops the distributed tables first, so that Citus removes every shard on the workers.';
 

@@ -549,6 +549,7 @@ rollup_run_sql(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	rollup_require_read_committed();
+	citus_forbid_worker_node("run_rollup()");
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -71,6 +71,10 @@ is(sqlstate_of($single, 'PERFORM metrics_rollup.distribute()'), '0A000',
 	'distribute() without Citus: 0A000');
 is(sqlstate_of($w1, 'PERFORM metrics_rollup.distribute()'), '55000',
 	'distribute() on a worker node: 55000');
+is(sqlstate_of($w1, 'PERFORM * FROM metrics_rollup.run_rollup()'), '55000',
+	'run_rollup() on a worker node: 55000 (one runner, on the coordinator)');
+is(sqlstate_of($w1, 'PERFORM * FROM metrics_rollup.run_cleanup()'), '55000',
+	'run_cleanup() on a worker node: 55000');
 $coord->safe_psql('postgres', 'SELECT metrics_rollup.distribute(8)');
 $coord->safe_psql('postgres', 'SELECT metrics_rollup.distribute(8)');
 is($coord->safe_psql('postgres', q{
