@@ -34,6 +34,9 @@
  * the flush never waits for it.  hourly_metrics is indexed by hour:
  * batches of ctids found through that index.
  *
+ * On Citus (raw_metrics distributed, no DELETE trigger there) the run goes
+ * hour by hour through citus.c's statements instead (cleanup_run_citus).
+ *
  * One runner at a time, with rollup too: job_runner_lock() in every batch's
  * transaction.  run_cleanup() runs in the caller's transaction (a function
  * cannot commit): atomic, holding the lock throughout.

@@ -52,6 +52,12 @@
  * hourly_metrics) and builds at most DAILY_DAYS_PER_RUN days per run, so a
  * year queued by ALTER EXTENSION UPDATE does not hold up the other jobs.
  *
+ * On Citus (raw_metrics distributed, citus.c): each unit's marks are taken
+ * and its groups recomputed by citus_rollup_groups (one INSERT ... SELECT
+ * pushed down to the shard groups); every run first marks the late-data
+ * window (applications' own rows carry no mark there); the daily level is
+ * not built; run_rollup() refuses on a worker node.
+ *
  * run_rollup_background() starts a dynamic background worker that runs
  * rollup_worker_run() once, as the metrics_rollup worker would.
  *
