@@ -15,6 +15,7 @@ set -euo pipefail
 
 ROWS=${ROWS:-2000000}
 RUNS=${RUNS:-3}
+SHARDS=${SHARDS:-NULL}   # distribute()'s shard_count (NULL: citus.shard_count, 32)
 mr_install_packages
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
 	echo "citus_bench: skipped, citus.so is not installed in $("$PG_CONFIG" --pkglibdir)"
@@ -63,14 +64,14 @@ SELECT citus_set_coordinator_host('127.0.0.1', ${port[coord]});
 SELECT citus_add_node('127.0.0.1', ${port[w1]});
 SELECT citus_add_node('127.0.0.1', ${port[w2]});
 CREATE EXTENSION metrics_rollup;
-SELECT metrics_rollup.distribute();
+SELECT metrics_rollup.distribute($SHARDS);
 SQL
 q single -c "CREATE EXTENSION metrics_rollup" >/dev/null
 
 load="INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, entity_name, recorded_at, response_time, success)
 SELECT 'tool', 'entity-' || (g % 1000), 'Entity ' || (g % 1000),
        '2026-01-01 00:00:00+00'::timestamptz + (g::float8 / $ROWS) * interval '24 hours',
-       ((g * 7919) % 100000) / 50000.0, g % 20 <> 0
+       ((g::bigint * 7919) % 100000) / 50000.0, g % 20 <> 0
   FROM generate_series(0, $ROWS - 1) g"
 q single -c "$load" >/dev/null
 q coord -c "$load" >/dev/null
