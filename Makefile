@@ -32,7 +32,8 @@ OBJS = \
 	src/poll.o \
 	src/statsreset.o \
 	src/dbcheck.o \
-	src/drain.o
+	src/drain.o \
+	src/citus.o
 
 DATA = src/metrics_rollup--1.0.sql src/metrics_rollup--1.0--1.1.sql \
 	src/metrics_rollup--1.1--1.2.sql

@@ -34,6 +34,9 @@
  * the flush never waits for it.  hourly_metrics is indexed by hour:
  * batches of ctids found through that index.
  *
+ * On Citus (raw_metrics distributed, no DELETE trigger there) the run goes
+ * hour by hour through citus.c's statements instead (cleanup_run_citus).
+ *
  * One runner at a time, with rollup too: job_runner_lock() in every batch's
  * transaction.  run_cleanup() runs in the caller's transaction (a function
  * cannot commit): atomic, holding the lock throughout.
@@ -60,6 +63,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "citus.h"
 #include "cleanup.h"
 #include "cleanup_archive.h"
 #include "guc.h"
@@ -434,6 +438,48 @@ cleanup_hourly(const CleanupCutoffs *c, bool in_worker, CleanupResult *hourly)
 	} while (n >= mr_cleanup_batch_size);
 }
 
+/*
+ * On Citus (citus.c): hour by hour, only the rolled-up, clean groups whose
+ * raw rows the hourly row counts exactly (no DELETE trigger archives rows
+ * there); dirty or unseen rows wait for the rollup, whatever their age.
+ */
+static void
+cleanup_run_citus(const CleanupCutoffs *c, bool in_worker, MemoryContext cxt,
+				  CleanupResult *raw, CleanupResult *hourly)
+{
+	TimestampTz before = Max(c->raw_retention, c->raw_rolled_up);
+	TimestampTz *hours;
+	int			count;
+
+	raw->start = GetCurrentTimestamp();
+	cleanup_unit_begin(in_worker, "metrics_rollup: listing expired raw rows");
+	hours = citus_cleanup_hours(before, cxt, &count);
+	cleanup_unit_end(in_worker);
+	for (int i = 0; i < count; i++)
+	{
+		cleanup_unit_begin(in_worker, "metrics_rollup: deleting expired raw rows");
+		raw->rows += citus_cleanup_hour(hours[i]);
+		cleanup_unit_end(in_worker);
+	}
+	raw->end = hourly->start = GetCurrentTimestamp();
+	cleanup_unit_begin(in_worker, "metrics_rollup: deleting expired hourly rows");
+	hourly->rows += citus_cleanup_hourly(c->hourly_retention);
+	cleanup_unit_end(in_worker);
+	hourly->end = GetCurrentTimestamp();
+}
+
+/* Is raw_metrics a distributed table?  One short unit in the worker. */
+static bool
+cleanup_distributed(bool in_worker)
+{
+	bool		distributed;
+
+	cleanup_unit_begin(in_worker, "metrics_rollup: cleanup starting");
+	distributed = citus_raw_distributed();
+	cleanup_unit_end(in_worker);
+	return distributed;
+}
+
 /* The whole run, shared by run_cleanup() and the worker. */
 static void
 cleanup_run(bool in_worker, MemoryContext cxt, CleanupResult *raw, CleanupResult *hourly)
@@ -441,6 +487,11 @@ cleanup_run(bool in_worker, MemoryContext cxt, CleanupResult *raw, CleanupResult
 	CleanupCutoffs cutoffs;
 
 	cleanup_cutoffs(GetCurrentTimestamp(), &cutoffs);
+	if (cleanup_distributed(in_worker))
+	{
+		cleanup_run_citus(&cutoffs, in_worker, cxt, raw, hourly);
+		return;
+	}
 	raw->start = GetCurrentTimestamp();
 	cleanup_raw(&cutoffs, in_worker, cxt, raw);
 	raw->end = hourly->start = GetCurrentTimestamp();
@@ -480,6 +531,7 @@ cleanup_run_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("run_cleanup cannot run during recovery"),
 				 errhint("Call it on the primary server.")));
+	citus_forbid_worker_node("run_cleanup()");
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "metrics_rollup cleanup",
 								ALLOCSET_DEFAULT_SIZES);

@@ -5,7 +5,10 @@
  *	  COPY machinery, and isolates poison events.
  *
  * Runs in each flush worker, over the rings that worker owns (buffer.c
- * keeps the drain state per process).
+ * keeps the drain state per process).  When raw_metrics is a Citus
+ * distributed table (citus.c), COPY would write into the local shell
+ * table: citus_flush_range inserts the range through Citus instead, with
+ * its dirty marks.
  *
  * Owns: the flush transaction (one batch of at most FLUSH_BATCH_EVENTS),
  * the COPY into raw_metrics, the bisection of a batch that a data error
@@ -58,6 +61,7 @@
 
 #include "buffer.h"
 #include "catalog.h"
+#include "citus.h"
 #include "flush.h"
 #include "job_xact.h"
 #include "jobstate.h"
@@ -131,7 +135,11 @@ flush_copy_range(void *arg)
 	FlushRange *r = (FlushRange *) arg;
 
 	buffer_drain_range(r->first, r->count);
-	flush_copy_into(r->relid);
+	/* a distributed table's rows must go through a statement Citus routes */
+	if (citus_raw_distributed())
+		citus_flush_range(r->first, r->count);
+	else
+		flush_copy_into(r->relid);
 }
 
 /*

@@ -1032,6 +1032,39 @@ GRANT EXECUTE ON FUNCTION
     metrics_rollup.sketch_agg(double precision, double precision)
   TO PUBLIC;
 
+-- Scale-out on Citus (src/citus.c).  distribute() makes raw_metrics,
+-- hourly_metrics, daily_metrics and rollup_dirty distributed tables by
+-- entity_id, co-located; every other table stays local to each node.  The
+-- statement triggers of raw_metrics and hourly_metrics cannot run on shards:
+-- distribute() drops them (the flush writes its own dirty marks).  Only the
+-- coordinator runs rollup and cleanup; every node flushes its own buffer
+-- through statements Citus routes.  DROP EXTENSION on the coordinator drops
+-- the distributed tables first (event trigger), so no shard is left.
+CREATE FUNCTION metrics_rollup.distribute(shard_count integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'citus_distribute'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION metrics_rollup.distribute(integer) IS
+  'On a Citus coordinator: distributes raw_metrics, hourly_metrics, daily_metrics and rollup_dirty by entity_id, co-located (shard_count NULL: citus.shard_count), drops the marking triggers that cannot run on shards, and arms DROP EXTENSION to undistribute first; idempotent. ERROR 0A000 without Citus, 55000 on a worker node.';
+
+CREATE FUNCTION metrics_rollup.undistribute()
+RETURNS void
+AS 'MODULE_PATHNAME', 'citus_undistribute'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION metrics_rollup.undistribute() IS
+  'On a Citus coordinator: nothing when the tables are not distributed; otherwise ERROR 0A000 (Citus cannot recreate tables that members of the extension depend on): to uninstall, DROP EXTENSION metrics_rollup removes every shard first.';
+
+CREATE FUNCTION metrics_rollup.citus_before_drop_extension()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'citus_before_drop_extension'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION metrics_rollup.citus_before_drop_extension() IS
+  'Event trigger function (ddl_command_start, DROP EXTENSION; created by distribute()): a DROP EXTENSION metrics_rollup on the coordinator drops the distributed tables first, so that Citus removes every shard on the workers.';
+
+REVOKE ALL ON FUNCTION metrics_rollup.distribute(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION metrics_rollup.undistribute() FROM PUBLIC;
+REVOKE ALL ON FUNCTION metrics_rollup.citus_before_drop_extension() FROM PUBLIC;
+
 -------------------------------------------------------------------------------
 -- Poll scheduling by class: should_poll(), mark_polled(), classification_info()
 -------------------------------------------------------------------------------

@@ -58,6 +58,12 @@
  * hourly_metrics) and builds at most DAILY_DAYS_PER_RUN days per run, so a
  * year queued by ALTER EXTENSION UPDATE does not hold up the other jobs.
  *
+ * On Citus (raw_metrics distributed, citus.c): each unit's marks are taken
+ * and its groups recomputed by citus_rollup_groups (one INSERT ... SELECT
+ * pushed down to the shard groups); every run first marks the late-data
+ * window (applications' own rows carry no mark there); the daily level is
+ * not built; run_rollup() refuses on a worker node.
+ *
  * run_rollup_background() starts a dynamic background worker that runs
  * rollup_worker_run() once, as the metrics_rollup worker would.
  *
@@ -89,6 +95,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "citus.h"
 #include "daily.h"
 #include "guc.h"
 #include "job_xact.h"
@@ -302,6 +309,23 @@ rollup_mark_since(TimestampTz since)
 }
 
 /*
+ * On Citus no trigger marks what applications INSERT or COPY into the
+ * distributed raw_metrics themselves: every run re-processes the late-data
+ * window (the current hour and the late_data_hours before it), as
+ * run_rollup(since) would.
+ */
+static void
+rollup_mark_late_window(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!citus_raw_distributed())
+		return;
+	rollup_mark_since(now - now % USECS_PER_HOUR -
+					  (int64) mr_late_data_hours * USECS_PER_HOUR);
+}
+
+/*
  * The hours that have dirty groups now, oldest first, palloc'd in the
  * caller's memory context.  Later marks wait for the next run: a run under
  * a steady stream of inserts still ends.
@@ -383,6 +407,12 @@ rollup_groups(void *arg)
 	const char *write_sql;
 	Snapshot	snapshot = InvalidSnapshot;
 
+	/* on Citus: one statement pushed down to the shard groups (citus.c) */
+	if (citus_raw_distributed())
+	{
+		citus_rollup_groups(unit->hour, unit->kind, unit->entity_id, unit->totals);
+		return;
+	}
 	args[0] = TimestampTzGetDatum(unit->hour);
 	args[1] = unit->kind;
 	args[2] = unit->entity_id;
@@ -565,20 +595,24 @@ rollup_run_sql(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	rollup_require_read_committed();
+	citus_forbid_worker_node("run_rollup()");
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	job_runner_lock();
 	if (!PG_ARGISNULL(0))
 		rollup_mark_since(PG_GETARG_TIMESTAMPTZ(0));
+	else
+		rollup_mark_late_window();
 	hours = rollup_dirty_hours(&count);
 	for (int i = 0; i < count; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		rollup_hour(hours[i], &totals);
 	}
-	/* every ready day, in this transaction too */
-	daily_build(0, &totals.daily);
+	/* every ready day, in this transaction too (not on Citus: see citus.c) */
+	if (!citus_raw_distributed())
+		daily_build(0, &totals.daily);
 	SPI_finish();
 
 	duration = palloc0(sizeof(Interval));
@@ -606,7 +640,7 @@ rollup_worker_build_days(RollupTotals *totals)
 
 		CHECK_FOR_INTERRUPTS();
 		job_xact_begin("metrics_rollup: building daily rows");
-		if (!catalog_extension_ready())
+		if (!catalog_extension_ready() || citus_raw_distributed())
 		{
 			job_xact_commit();
 			break;
@@ -647,6 +681,7 @@ rollup_worker_run(void)
 	job_xact_begin("metrics_rollup: listing dirty hours");
 	if (catalog_extension_ready())
 	{
+		rollup_mark_late_window();
 		old = MemoryContextSwitchTo(rollup_worker_cxt);
 		hours = rollup_dirty_hours(&count);
 		MemoryContextSwitchTo(old);

@@ -74,6 +74,7 @@
 #include "utils/wait_event.h"
 
 #include "buffer.h"
+#include "citus.h"
 #include "catalog.h"
 #include "cleanup.h"
 #include "dbcheck.h"
@@ -367,15 +368,28 @@ worker_wait_for_extension(void)
 	return false;
 }
 
-/* A scheduled run not made because the job's circuit is open. */
+/* A scheduled run not made: the job's circuit is open, or see reason. */
 static void
-worker_skip_job(WorkerJob *job, TimestampTz now)
+worker_skip_job(WorkerJob *job, TimestampTz now, const char *reason)
 {
-	JobRunInfo	run = {now, 0, 0, JOB_OUTCOME_SKIPPED, NULL};
+	JobRunInfo	run = {now, 0, 0, JOB_OUTCOME_SKIPPED, reason};
 
 	jobstate_publish(&job->control, &run);
 	history_add(job->kind, now, now, JOB_OUTCOME_SKIPPED, 0, 0, 0,
-				"circuit open at the scheduled time");
+				reason ? reason : "circuit open at the scheduled time");
+}
+
+/*
+ * Rollup and cleanup run on the Citus coordinator only: on a worker node
+ * a due run is skipped, visibly, and the circuit stays as it is.
+ */
+#define WORKER_NOT_COORDINATOR \
+	"skipped: not the Citus coordinator (rollup and cleanup run there)"
+
+static bool
+worker_job_elsewhere(const WorkerJob *job)
+{
+	return job->kind != JOB_FLUSH && citus_on_worker_node();
 }
 
 /* Run every job that is due, in table order. */
@@ -392,10 +406,16 @@ worker_run_due_jobs(bool woken)
 		switch (jobstate_step(&job->control, now, woken, job->interval_ms()))
 		{
 			case JOB_STEP_RUN:
-				(void) worker_run_job(job);
+				if (worker_job_elsewhere(job))
+				{
+					(void) jobstate_finish(&job->control, now, true);
+					worker_skip_job(job, now, WORKER_NOT_COORDINATOR);
+				}
+				else
+					(void) worker_run_job(job);
 				break;
 			case JOB_STEP_SKIP:
-				worker_skip_job(job, now);
+				worker_skip_job(job, now, NULL);
 				break;
 			case JOB_STEP_WAIT:
 				break;

@@ -1,0 +1,760 @@
+/*-------------------------------------------------------------------------
+ *
+ * citus.c
+ *	  metrics_rollup on a Citus cluster: distribute(), undistribute(), the
+ *	  node's role, and the flush into a distributed raw_metrics.
+ *
+ * Owns:
+ *   - distribute(shard_count): on the coordinator, raw_metrics,
+ *     hourly_metrics, daily_metrics and rollup_dirty become distributed
+ *     tables by entity_id, co-located (so a group's raw rows, its dirty
+ *     marks and its hourly row live in one shard group, on one node); every
+ *     other table stays local to each node (none is ever joined with a
+ *     distributed one).  The statement triggers of raw_metrics and
+ *     hourly_metrics cannot run on shards (their transition tables are not
+ *     visible to the queries Citus routes), so they are dropped; the flush
+ *     writes its own dirty marks.  An event trigger drops the distributed
+ *     tables (so Citus removes their shards) before DROP EXTENSION, which
+ *     otherwise fails on the workers' shards.
+ *   - undistribute(): a clear ERROR while the tables are distributed
+ *     (Citus cannot recreate tables that extension members depend on).
+ *   - citus_role(): standalone, coordinator or worker (pg_dist_local_group).
+ *   - citus_raw_distributed(): a backend-local answer, recomputed when
+ *     raw_metrics' relcache entry or OID changes (Citus invalidates it when
+ *     it distributes or undistributes a table).
+ *   - citus_flush_range(): the flush's INSERT ... SELECT FROM unnest($n)
+ *     that Citus routes to the shards, with the batch's dirty marks in the
+ *     same transaction.  The marks and the rows of one entity share a shard
+ *     group, which Citus writes over one connection, so the worker commits
+ *     them together: a rollup that deleted a mark sees the rows.
+ *
+ * Must never: write into a distributed table other than through a statement
+ * Citus plans (a direct heap or COPY write lands in the coordinator's shell
+ * table, which Citus never reads); build SQL from values; run without
+ * Citus's own catalog being there (every lookup checks first).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include "buffer.h"
+#include "catalog.h"
+#include "citus.h"
+
+PG_FUNCTION_INFO_V1(citus_distribute);
+PG_FUNCTION_INFO_V1(citus_undistribute);
+PG_FUNCTION_INFO_V1(citus_before_drop_extension);
+
+/* The distributed tables, raw_metrics first (the others co-locate with it). */
+static const char *const citus_tables[] = {
+	"metrics_rollup.raw_metrics",
+	"metrics_rollup.hourly_metrics",
+	"metrics_rollup.daily_metrics",
+	"metrics_rollup.rollup_dirty",
+};
+
+#define CITUS_NTABLES ((int) lengthof(citus_tables))
+
+/* The triggers distribute() drops (those that exist: idempotent). */
+static const char *const citus_drop_triggers_sql =
+"DO $d$ DECLARE t record; BEGIN"
+"  FOR t IN SELECT tgname, tgrelid::pg_catalog.regclass AS rel FROM pg_catalog.pg_trigger"
+"            WHERE tgrelid IN ('metrics_rollup.raw_metrics'::pg_catalog.regclass,"
+"                              'metrics_rollup.hourly_metrics'::pg_catalog.regclass)"
+"              AND tgname IN ('rollup_mark_inserted', 'rollup_mark_updated',"
+"                             'rollup_archive_deleted', 'daily_hourly_inserted',"
+"                             'daily_hourly_deleted', 'daily_hourly_updated',"
+"                             'daily_hourly_truncated')"
+"  LOOP"
+"    EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);"
+"  END LOOP;"
+"END $d$";
+
+/* The event trigger that removes the shards before DROP EXTENSION. */
+static const char *const citus_create_event_trigger_sql =
+"DO $e$ BEGIN"
+"  IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger"
+"                  WHERE evtname = 'metrics_rollup_citus_drop') THEN"
+"    CREATE EVENT TRIGGER metrics_rollup_citus_drop ON ddl_command_start"
+"      WHEN TAG IN ('DROP EXTENSION')"
+"      EXECUTE FUNCTION metrics_rollup.citus_before_drop_extension();"
+"    ALTER EXTENSION metrics_rollup ADD EVENT TRIGGER metrics_rollup_citus_drop;"
+"  END IF;"
+"END $e$";
+
+/*
+ * Before DROP EXTENSION: the distributed tables, and the members of the
+ * extension that depend on them (a view, a SQL function), leave the
+ * extension and are dropped, so that Citus's own drop trigger removes the
+ * shards and the metadata everywhere; DROP EXTENSION then drops the rest.
+ */
+static const char *const citus_drop_distributed_sql =
+"DO $d$ DECLARE o record; t record; BEGIN"
+"  FOR o IN"
+"    WITH RECURSIVE deps(classid, objid) AS ("
+"      SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, p.logicalrelid::pg_catalog.oid"
+"        FROM pg_catalog.pg_dist_partition p"
+"        JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid"
+"       WHERE c.relnamespace = 'metrics_rollup'::pg_catalog.regnamespace"
+"      UNION"
+"      SELECT CASE WHEN d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+"                  THEN 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid ELSE d.classid END,"
+"             CASE WHEN d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+"                  THEN (SELECT r.ev_class FROM pg_catalog.pg_rewrite r WHERE r.oid = d.objid)"
+"                  ELSE d.objid END"
+"        FROM pg_catalog.pg_depend d JOIN deps ON d.refclassid = deps.classid AND d.refobjid = deps.objid"
+"       WHERE d.deptype IN ('n', 'a'))"
+"    SELECT DISTINCT i.type, i.identity"
+"      FROM deps, LATERAL pg_catalog.pg_identify_object(deps.classid, deps.objid, 0) i"
+"     WHERE EXISTS (SELECT FROM pg_catalog.pg_depend e"
+"                    WHERE e.classid = deps.classid AND e.objid = deps.objid AND e.deptype = 'e')"
+"  LOOP"
+"    EXECUTE pg_catalog.format('ALTER EXTENSION metrics_rollup DROP %s %s', o.type, o.identity);"
+"  END LOOP;"
+"  FOR t IN SELECT p.logicalrelid FROM pg_catalog.pg_dist_partition p"
+"             JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid"
+"            WHERE c.relnamespace = 'metrics_rollup'::pg_catalog.regnamespace"
+"  LOOP"
+"    EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %s CASCADE', t.logicalrelid);"
+"  END LOOP;"
+"END $d$";
+
+/* raw_metrics' distribution as last looked up; -1: look again */
+static int	citus_raw_state = -1;
+static Oid	citus_raw_state_relid = InvalidOid;
+static bool citus_callback_registered = false;
+
+static void
+citus_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == citus_raw_state_relid)
+		citus_raw_state = -1;
+}
+
+/* The OID of a table of Citus's catalog in pg_catalog, or InvalidOid. */
+static Oid
+citus_catalog_relid(const char *name)
+{
+	return get_relname_relid(name, PG_CATALOG_NAMESPACE);
+}
+
+CitusRole
+citus_role(void)
+{
+	Oid			relid = citus_catalog_relid("pg_dist_local_group");
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	CitusRole	role = CITUS_ROLE_NONE;
+
+	if (!OidIsValid(relid))
+		return CITUS_ROLE_NONE;
+	rel = table_open(relid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		group = heap_getattr(tuple, 1, RelationGetDescr(rel), &isnull);
+
+		role = (!isnull && DatumGetInt32(group) != 0) ?
+			CITUS_ROLE_WORKER : CITUS_ROLE_COORDINATOR;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return role;
+}
+
+bool
+citus_on_worker_node(void)
+{
+	bool		own_xact = !IsTransactionState();
+	bool		worker;
+
+	if (own_xact)
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+	worker = catalog_extension_ready() && citus_role() == CITUS_ROLE_WORKER;
+	if (own_xact)
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	return worker;
+}
+
+/*
+ * ERROR on a Citus worker node: rollup and cleanup have one runner for the
+ * cluster, on the coordinator (the runner lock is per node).
+ */
+void
+citus_forbid_worker_node(const char *what)
+{
+	if (citus_role() == CITUS_ROLE_WORKER)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s runs on the Citus coordinator only", what),
+				 errhint("Call it on the coordinator (pg_dist_local_group.groupid = 0); worker nodes only flush.")));
+}
+
+/* Does pg_dist_partition list relid? */
+static bool
+citus_is_distributed(Oid relid)
+{
+	Oid			partition = citus_catalog_relid("pg_dist_partition");
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	if (!OidIsValid(partition) || !OidIsValid(relid))
+		return false;
+	rel = table_open(partition, AccessShareLock);
+	/* attribute 1: logicalrelid (regclass) */
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+bool
+citus_raw_distributed(void)
+{
+	Oid			relid = catalog_relid(CATALOG_RAW_METRICS);
+
+	if (!citus_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(citus_relcache_callback, (Datum) 0);
+		citus_callback_registered = true;
+	}
+	if (citus_raw_state < 0 || relid != citus_raw_state_relid)
+	{
+		citus_raw_state_relid = relid;
+		citus_raw_state = citus_is_distributed(relid) ? 1 : 0;
+	}
+	return citus_raw_state == 1;
+}
+
+/* ----------------------------------------------------------------
+ * The flush into a distributed raw_metrics
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * $1..$7: the columns of CATALOG_RAW_COLUMNS as arrays.  Citus plans the
+ * INSERT ... SELECT: the SELECT runs here, its rows go to their shards.
+ */
+static const char *const citus_flush_rows_sql =
+"INSERT INTO metrics_rollup.raw_metrics (" CATALOG_RAW_COLUMNS ")"
+" SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),"
+"   pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]),"
+"   pg_catalog.unnest($4::pg_catalog.timestamptz[]), pg_catalog.unnest($5::pg_catalog.float8[]),"
+"   pg_catalog.unnest($6::pg_catalog.bool[]), pg_catalog.unnest($7::pg_catalog.text[]))";
+
+/* The batch's marks, one per (kind, entity_id, UTC hour), in key order. */
+static const char *const citus_flush_marks_sql =
+"INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start)"
+" SELECT DISTINCT u.k, u.e, pg_catalog.date_trunc('hour', u.t, 'UTC')"
+"   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),"
+"                   pg_catalog.unnest($2::pg_catalog.text[]),"
+"                   pg_catalog.unnest($4::pg_catalog.timestamptz[])) AS u(k, e, t)"
+"  ORDER BY 1, 2, 3";
+
+/* One column's array, NULL elements where nulls[i] is 'n'. */
+static Datum
+citus_array(Datum *values, char *nulls, int n, Oid type)
+{
+	bool	   *isnull = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	for (int i = 0; i < n; i++)
+		isnull[i] = nulls[i] == 'n';
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, isnull, 1, dims, lbs, type,
+											  typlen, typbyval, typalign));
+}
+
+void
+citus_flush_range(uint64 first, uint64 count)
+{
+	Oid			types[CATALOG_RAW_NCOLUMNS];
+	Datum		args[CATALOG_RAW_NCOLUMNS];
+	Datum	   *cols[CATALOG_RAW_NCOLUMNS];
+	char	   *colnulls[CATALOG_RAW_NCOLUMNS];
+	int			n = (int) count;
+
+	for (int c = 0; c < CATALOG_RAW_NCOLUMNS; c++)
+	{
+		cols[c] = palloc(sizeof(Datum) * Max(n, 1));
+		colnulls[c] = palloc(Max(n, 1));
+		types[c] = get_array_type(catalog_raw_types[c]);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		BufferEvent ev;
+		Datum		values[CATALOG_RAW_NCOLUMNS];
+		char		nulls[CATALOG_RAW_NCOLUMNS];
+
+		if (!buffer_drain_event(first + i, &ev))
+			elog(ERROR, "event " UINT64_FORMAT " is not in the flush batch", first + i);
+		catalog_raw_datums(&ev, values, nulls);
+		for (int c = 0; c < CATALOG_RAW_NCOLUMNS; c++)
+		{
+			cols[c][i] = values[c];
+			colnulls[c][i] = nulls[c];
+		}
+	}
+	for (int c = 0; c < CATALOG_RAW_NCOLUMNS; c++)
+		args[c] = citus_array(cols[c], colnulls[c], n, catalog_raw_types[c]);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	catalog_spi_check(SPI_execute_with_args(citus_flush_rows_sql, CATALOG_RAW_NCOLUMNS,
+										   types, args, NULL, false, 0),
+					 SPI_OK_INSERT, "inserting into the distributed raw_metrics");
+	catalog_spi_check(SPI_execute_with_args(citus_flush_marks_sql, CATALOG_RAW_NCOLUMNS,
+										   types, args, NULL, false, 0),
+					 SPI_OK_INSERT, "writing dirty marks");
+	SPI_finish();
+}
+
+/* ----------------------------------------------------------------
+ * distribute() and undistribute()
+ * ----------------------------------------------------------------
+ */
+
+/* ERROR unless this is a Citus coordinator. */
+static void
+citus_require_coordinator(const char *what)
+{
+	CitusRole	role = citus_role();
+
+	if (role == CITUS_ROLE_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s needs Citus", what),
+				 errhint("Load citus first in shared_preload_libraries and run CREATE EXTENSION citus, then add the worker nodes.")));
+	if (role == CITUS_ROLE_WORKER)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s must run on the Citus coordinator", what),
+				 errhint("Connect to the coordinator (pg_dist_local_group.groupid = 0) and call it there.")));
+}
+
+static void
+citus_exec(const char *sql, const char *what)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI failed while %s: %s", what, SPI_result_code_string(rc));
+}
+
+/*
+ * One table to a distributed table by entity_id: raw_metrics with
+ * shard_count shards (NULL: citus.shard_count), the others co-located
+ * with it.
+ */
+static void
+citus_distribute_table(int i, Datum shard_count, bool count_null)
+{
+	Oid			types[3] = {TEXTOID, INT4OID, TEXTOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	const char *sql;
+
+	args[0] = CStringGetTextDatum(citus_tables[i]);
+	args[1] = shard_count;
+	args[2] = CStringGetTextDatum(citus_tables[0]);
+	if (i > 0)
+		sql = "SELECT pg_catalog.create_distributed_table($1::pg_catalog.regclass,"
+			" 'entity_id', colocate_with => $3)";
+	else if (count_null)
+		sql = "SELECT pg_catalog.create_distributed_table($1::pg_catalog.regclass,"
+			" 'entity_id')";
+	else
+		sql = "SELECT pg_catalog.create_distributed_table($1::pg_catalog.regclass,"
+			" 'entity_id', shard_count => $2)";
+	if (count_null)
+		nulls[1] = 'n';
+	catalog_spi_check(SPI_execute_with_args(sql, 3, types, args, nulls, false, 0),
+					 SPI_OK_SELECT, "distributing a table");
+	/* the coordinator's shell keeps no copy of the rows */
+	catalog_spi_check(SPI_execute_with_args("SELECT pg_catalog.truncate_local_data_after_distributing_table($1::pg_catalog.regclass)",
+											1, types, args, NULL, false, 0),
+					 SPI_OK_SELECT, "removing the local copy of a distributed table");
+}
+
+static Oid
+citus_table_relid(int i)
+{
+	return DatumGetObjectId(DirectFunctionCall1(regclassin,
+												CStringGetDatum(citus_tables[i])));
+}
+
+/*
+ * distribute(shard_count integer DEFAULT NULL): see the file header.
+ * Idempotent: tables already distributed are left as they are.
+ */
+Datum
+citus_distribute(PG_FUNCTION_ARGS)
+{
+	citus_require_coordinator("metrics_rollup.distribute()");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	citus_exec(citus_drop_triggers_sql, "dropping the marking triggers");
+	for (int i = 0; i < CITUS_NTABLES; i++)
+	{
+		if (citus_is_distributed(citus_table_relid(i)))
+			continue;
+		citus_distribute_table(i, PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0),
+							   PG_ARGISNULL(0));
+	}
+	citus_exec(citus_create_event_trigger_sql, "creating the DROP EXTENSION event trigger");
+	SPI_finish();
+	citus_raw_state = -1;
+	PG_RETURN_VOID();
+}
+
+/*
+ * undistribute(): not possible in place.  Citus's undistribute_table
+ * recreates a table and refuses one that members of an extension depend on
+ * (query_pieces(), the stats view); raw_metrics, hourly_metrics and
+ * rollup_dirty all have such dependents.  Says so, and how to uninstall.
+ */
+Datum
+citus_undistribute(PG_FUNCTION_ARGS)
+{
+	citus_require_coordinator("metrics_rollup.undistribute()");
+	if (!citus_is_distributed(citus_table_relid(0)))
+		PG_RETURN_VOID();
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("metrics_rollup.undistribute() cannot bring the distributed tables back"),
+			 errdetail("Citus's undistribute_table recreates a table, and members of the extension (query_pieces(), the stats view) depend on these tables."),
+			 errhint("To uninstall, run DROP EXTENSION metrics_rollup on the coordinator: it removes every shard first. To keep the data, copy it out before.")));
+	PG_RETURN_VOID();
+}
+
+/* Does a DROP EXTENSION statement name metrics_rollup? */
+static bool
+citus_drops_us(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (parsetree == NULL || !IsA(parsetree, DropStmt) ||
+		((DropStmt *) parsetree)->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(lc, ((DropStmt *) parsetree)->objects)
+	{
+		Node	   *name = (Node *) lfirst(lc);
+
+		if (IsA(name, String) && strcmp(strVal(name), "metrics_rollup") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Event trigger on ddl_command_start for DROP EXTENSION (created by
+ * distribute()): a DROP of metrics_rollup on the coordinator first drops
+ * its distributed tables (citus_drop_distributed_sql), so that no shard is
+ * left behind (the workers' DROP would otherwise fail on their shards'
+ * columns of our types).  The event trigger goes with the extension.
+ */
+Datum
+citus_before_drop_extension(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "citus_before_drop_extension() must be called as an event trigger");
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (!citus_drops_us(trigdata->parsetree) || !catalog_extension_ready() ||
+		citus_role() != CITUS_ROLE_COORDINATOR)
+		PG_RETURN_VOID();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	citus_exec(citus_drop_distributed_sql, "dropping the distributed tables");
+	SPI_finish();
+	citus_raw_state = -1;
+	PG_RETURN_VOID();
+}
+
+/* ----------------------------------------------------------------
+ * The rollup of one hour on distributed tables
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Take out the hour's marks ($1; $2/$3: one group only, or NULL): the
+ * groups come back as "kind/entity_id" keys (a kind never holds a '/') and
+ * entity ids, for filters every shard evaluates locally.
+ */
+static const char *const citus_take_marks_sql =
+"WITH x AS (DELETE FROM metrics_rollup.rollup_dirty"
+"            WHERE hour_start = $1"
+"              AND ($2::pg_catalog.text IS NULL OR (kind = $2 AND entity_id = $3))"
+"           RETURNING kind, entity_id)"
+" SELECT pg_catalog.array_agg(DISTINCT x.kind OPERATOR(pg_catalog.||) '/'"
+"                             OPERATOR(pg_catalog.||) x.entity_id),"
+"        pg_catalog.array_agg(DISTINCT x.entity_id)"
+"   FROM x";
+
+/*
+ * Recompute the taken groups as archived (+) their raw rows, in one
+ * INSERT ... SELECT that Citus pushes down to each shard group: the raw
+ * rows are grouped by (kind, entity_id) on the shard (entity_id is the
+ * distribution column), joined with the co-located hourly row.  $1 hour,
+ * $2 keys, $3 entity ids, $4 now (ON CONFLICT DO UPDATE may not call
+ * now() on Citus), $5 the hour's end.  Returns each written row's raw count.
+ */
+static const char *const citus_rollup_write_sql =
+"INSERT INTO metrics_rollup.hourly_metrics AS h"
+"       (kind, entity_id, entity_name, hour_start, total_count, success_count, failure_count,"
+"        min_response_time, max_response_time, avg_response_time,"
+"        p50_response_time, p95_response_time, p99_response_time,"
+"        sketch, sum_response_time, last_recorded_at, percentiles_exact)"
+" SELECT m.kind, m.entity_id, (m.s).entity_name, $1::pg_catalog.timestamptz,"
+"        (m.s).total_count, (m.s).success_count,"
+"        (m.s).total_count - (m.s).success_count, (m.s).min_value, (m.s).max_value,"
+"        ((m.s).sum_value / (m.s).total_count)::double precision,"
+"        (m.s).p50, (m.s).p95, (m.s).p99,"
+"        (m.s).sketch, (m.s).sum_value, (m.s).last_at, (m.s).percentiles_exact"
+"   FROM (SELECT x.kind, x.entity_id,"
+"                metrics_rollup.rollup_stats_merge(a.archived, x.s) AS s"
+"           FROM (SELECT r.kind, r.entity_id,"
+"                        metrics_rollup.rollup_agg(r.response_time, r.success,"
+"                                                  r.recorded_at, r.entity_name) AS s"
+"                   FROM metrics_rollup.raw_metrics r"
+"                  WHERE r.recorded_at >= $1 AND r.recorded_at < $5"
+"                    AND r.entity_id = ANY ($3)"
+"                    AND (r.kind OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) r.entity_id) = ANY ($2)"
+"                  GROUP BY r.kind, r.entity_id) x"
+"           LEFT JOIN metrics_rollup.hourly_metrics a"
+"             ON a.entity_id = x.entity_id AND a.kind = x.kind AND a.hour_start = $1) m"
+" ON CONFLICT (kind, entity_id, hour_start) DO UPDATE SET"
+"       entity_name = coalesce(excluded.entity_name, h.entity_name),"
+"       total_count = excluded.total_count, success_count = excluded.success_count,"
+"       failure_count = excluded.failure_count,"
+"       min_response_time = excluded.min_response_time,"
+"       max_response_time = excluded.max_response_time,"
+"       avg_response_time = excluded.avg_response_time,"
+"       p50_response_time = excluded.p50_response_time,"
+"       p95_response_time = excluded.p95_response_time,"
+"       p99_response_time = excluded.p99_response_time,"
+"       sketch = excluded.sketch,"
+"       sum_response_time = excluded.sum_response_time,"
+"       last_recorded_at = excluded.last_recorded_at,"
+"       percentiles_exact = excluded.percentiles_exact,"
+"       updated_at = $4::pg_catalog.timestamptz"
+" RETURNING h.total_count - coalesce((h.archived).total_count, 0)";
+
+/*
+ * The taken groups left without raw rows in the hour (cleanup archived
+ * them all): the hourly row is its archived summary.  Same parameters.
+ */
+static const char *const citus_rollup_archived_sql =
+"UPDATE metrics_rollup.hourly_metrics h SET"
+"       entity_name = coalesce((h.archived).entity_name, h.entity_name),"
+"       total_count = (h.archived).total_count, success_count = (h.archived).success_count,"
+"       failure_count = (h.archived).total_count - (h.archived).success_count,"
+"       min_response_time = (h.archived).min_value, max_response_time = (h.archived).max_value,"
+"       avg_response_time = ((h.archived).sum_value / (h.archived).total_count)::double precision,"
+"       p50_response_time = (h.archived).p50, p95_response_time = (h.archived).p95,"
+"       p99_response_time = (h.archived).p99, sketch = (h.archived).sketch,"
+"       sum_response_time = (h.archived).sum_value, last_recorded_at = (h.archived).last_at,"
+"       percentiles_exact = (h.archived).percentiles_exact,"
+"       updated_at = $4::pg_catalog.timestamptz"
+" WHERE h.hour_start = $1 AND h.archived IS NOT NULL"
+"   AND h.total_count IS DISTINCT FROM (h.archived).total_count"
+"   AND h.entity_id = ANY ($3)"
+"   AND (h.kind OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) h.entity_id) = ANY ($2)"
+"   AND NOT EXISTS (SELECT FROM metrics_rollup.raw_metrics r"
+"                    WHERE r.entity_id = h.entity_id AND r.kind = h.kind"
+"                      AND r.recorded_at >= $1 AND r.recorded_at < $5)";
+
+void
+citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
+					RollupTotals *totals)
+{
+	Oid			types[5] = {TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Oid			take_types[3] = {TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		args[5];
+	char		take_nulls[3] = {' ', kind ? ' ' : 'n', kind ? ' ' : 'n'};
+	bool		isnull;
+	SPITupleTable *marks;
+
+	args[0] = TimestampTzGetDatum(hour);
+	args[1] = kind;
+	args[2] = entity_id;
+	catalog_spi_check(SPI_execute_with_args(citus_take_marks_sql, 3, take_types,
+										   args, take_nulls, false, 0),
+					 SPI_OK_SELECT, "taking dirty marks");
+	marks = SPI_tuptable;
+	args[1] = SPI_getbinval(marks->vals[0], marks->tupdesc, 1, &isnull);
+	if (isnull)
+	{
+		/* another runner took them before we got the lock */
+		SPI_freetuptable(marks);
+		return;
+	}
+	if (kind == (Datum) 0)
+		totals->hours++;
+	args[2] = SPI_getbinval(marks->vals[0], marks->tupdesc, 2, &isnull);
+	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[4] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
+
+	/* a new statement, so a new snapshot: see rollup.c's header */
+	catalog_spi_check(SPI_execute_with_args(citus_rollup_write_sql, 5, types,
+										   args, NULL, false, 0),
+					 SPI_OK_INSERT_RETURNING, "writing hourly rows");
+	totals->rows_written += (int64) SPI_processed;
+	for (uint64 i = 0; i < SPI_processed; i++)
+		totals->raw_rows += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc,
+														1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	catalog_spi_check(SPI_execute_with_args(citus_rollup_archived_sql, 5, types,
+										   args, NULL, false, 0),
+					 SPI_OK_UPDATE, "writing archived-only hourly rows");
+	totals->rows_written += (int64) SPI_processed;
+	SPI_freetuptable(marks);
+}
+
+/* ----------------------------------------------------------------
+ * Cleanup on distributed tables
+ * ----------------------------------------------------------------
+ */
+
+/* Hours with raw rows before $1, oldest first. */
+static const char *const citus_cleanup_hours_sql =
+"SELECT DISTINCT pg_catalog.date_trunc('hour', recorded_at, 'UTC')"
+"  FROM metrics_rollup.raw_metrics WHERE recorded_at < $1 ORDER BY 1";
+
+/*
+ * No writer may add raw rows or marks between the archive and the delete:
+ * every routed INSERT locks raw_metrics (the shell) on the node it starts
+ * from, and Citus takes this lock on every node.
+ */
+static const char *const citus_cleanup_lock_sql =
+"LOCK TABLE metrics_rollup.raw_metrics IN SHARE MODE";
+
+/*
+ * The fast archive on the shards: an hourly row without a mark whose raw
+ * rows of the hour are exactly the events it counts beyond its archived
+ * part (an application's INSERT that no rollup has seen fails this test and
+ * is left alone) gets archived := its own summary.  $1 hour, $2 its end,
+ * $3 now.
+ */
+static const char *const citus_cleanup_archive_sql =
+"UPDATE metrics_rollup.hourly_metrics h"
+"   SET archived = ROW(h.total_count, h.success_count, h.min_response_time, h.max_response_time,"
+"                      h.sum_response_time, h.p50_response_time, h.p95_response_time,"
+"                      h.p99_response_time, h.entity_name,"
+"                      CASE WHEN h.entity_name IS NOT NULL"
+"                           THEN GREATEST((h.archived).name_at, h.last_recorded_at) END,"
+"                      h.last_recorded_at, h.percentiles_exact, h.sketch)::metrics_rollup.rollup_stats,"
+"       updated_at = $3::pg_catalog.timestamptz"
+" WHERE h.hour_start = $1"
+"   AND h.total_count - coalesce((h.archived).total_count, 0) > 0"
+"   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
+"                    WHERE d.entity_id = h.entity_id AND d.kind = h.kind AND d.hour_start = $1)"
+"   AND h.total_count - coalesce((h.archived).total_count, 0) ="
+"       (SELECT pg_catalog.count(*) FROM metrics_rollup.raw_metrics r"
+"         WHERE r.entity_id = h.entity_id AND r.kind = h.kind"
+"           AND r.recorded_at >= $1 AND r.recorded_at < $2)";
+
+/* The raw rows of the hour's fully archived, clean groups go. */
+static const char *const citus_cleanup_delete_sql =
+"DELETE FROM metrics_rollup.raw_metrics r"
+" WHERE r.recorded_at >= $1 AND r.recorded_at < $2"
+"   AND EXISTS (SELECT FROM metrics_rollup.hourly_metrics h"
+"                WHERE h.entity_id = r.entity_id AND h.kind = r.kind AND h.hour_start = $1"
+"                  AND (h.archived).total_count = h.total_count)"
+"   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
+"                    WHERE d.entity_id = r.entity_id AND d.kind = r.kind AND d.hour_start = $1)";
+
+/* Hourly rows past rollup retention. */
+static const char *const citus_cleanup_hourly_sql =
+"DELETE FROM metrics_rollup.hourly_metrics WHERE hour_start < $1";
+
+/* The hours with raw rows before before, allocated in cxt. */
+TimestampTz *
+citus_cleanup_hours(TimestampTz before, MemoryContext cxt, int *count)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(before)};
+	TimestampTz *hours;
+	bool		isnull;
+
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_hours_sql, 1, types, args,
+										   NULL, false, 0),
+					 SPI_OK_SELECT, "listing hours with expired raw rows");
+	*count = (int) SPI_processed;
+	hours = MemoryContextAlloc(cxt, sizeof(TimestampTz) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+		hours[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return hours;
+}
+
+int64
+citus_cleanup_hour(TimestampTz hour)
+{
+	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[3];
+
+	args[0] = TimestampTzGetDatum(hour);
+	args[1] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
+	args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	catalog_spi_check(SPI_execute(citus_cleanup_lock_sql, false, 0),
+					 SPI_OK_UTILITY, "locking raw_metrics");
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_archive_sql, 3, types, args,
+										   NULL, false, 0),
+					 SPI_OK_UPDATE, "archiving rolled-up hours");
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_delete_sql, 2, types, args,
+										   NULL, false, 0),
+					 SPI_OK_DELETE, "deleting archived raw rows");
+	return (int64) SPI_processed;
+}
+
+int64
+citus_cleanup_hourly(TimestampTz before)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(before)};
+
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_hourly_sql, 1, types, args,
+										   NULL, false, 0),
+					 SPI_OK_DELETE, "deleting expired hourly rows");
+	return (int64) SPI_processed;
+}

@@ -1,0 +1,241 @@
+# metrics_rollup on Citus: a 3-node loopback cluster (coordinator + 2
+# workers, shared_preload_libraries = 'citus,metrics_rollup') against a
+# single node that gets the same events.  Skips when citus.so is not
+# installed in the server's pkglibdir (Citus is not a Debian package; see
+# README "Scaling out with Citus").
+#
+# Shows: distribute()'s errors (0A000 without Citus, 55000 on a worker) and
+# idempotence; events recorded on the coordinator AND on a worker node, and
+# an application's direct INSERT, all land in the distributed raw_metrics
+# (no write into the coordinator's shell table); every hourly row equal to
+# the single node's (counts, min/max/avg, exact p50/p95/p99 against
+# percentile_cont, sketch bytes); the rollup's aggregation runs on the
+# workers' shards; the worker nodes' maintenance workers skip rollup and
+# cleanup visibly with their circuits closed; DROP EXTENSION on the
+# coordinator leaves no shard on the workers.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use MetricsRollupTest;
+use Test::More;
+
+my $probe = PostgreSQL::Test::Cluster->new('probe');
+my $pkglibdir = $probe->config_data('--pkglibdir');
+if (!-f "$pkglibdir/citus.so")
+{
+	plan skip_all => "citus.so is not installed in $pkglibdir (build Citus 12.1 to run this test)";
+}
+
+# the test decides when the coordinator rolls up; workers keep their
+# defaults (rollup and cleanup on: they must skip them)
+my $citus_conf = q{
+shared_preload_libraries = 'citus,metrics_rollup'
+listen_addresses = '127.0.0.1'
+max_prepared_transactions = 100
+metrics_rollup.rollup_retention_days = 3650
+};
+my $coord = mr_node('coord', $citus_conf . q{
+metrics_rollup.rollup_enabled = off
+metrics_rollup.cleanup_enabled = off
+});
+my $w1 = mr_node('w1', $citus_conf . "log_min_duration_statement = 0\n");
+my $w2 = mr_node('w2', $citus_conf . "log_min_duration_statement = 0\n");
+my $single = mr_node('single', q{
+metrics_rollup.rollup_retention_days = 3650
+metrics_rollup.rollup_enabled = off
+metrics_rollup.cleanup_enabled = off
+});
+
+$_->safe_psql('postgres', 'CREATE EXTENSION citus') for ($coord, $w1, $w2);
+$coord->safe_psql('postgres', sprintf(q{
+	SELECT citus_set_coordinator_host('127.0.0.1', %d);
+	SELECT citus_add_node('127.0.0.1', %d);
+	SELECT citus_add_node('127.0.0.1', %d);
+	CREATE EXTENSION metrics_rollup;
+}, $coord->port, $w1->port, $w2->port));
+$single->safe_psql('postgres', 'CREATE EXTENSION metrics_rollup');
+is($w1->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'metrics_rollup'}),
+	'1.2', 'CREATE EXTENSION on the coordinator reached the workers');
+
+# --- distribute(): errors, then idempotent ----------------------------------
+sub sqlstate_of
+{
+	my ($node, $sql) = @_;
+	my ($stdout, $stderr);
+	$node->psql('postgres', "DO \$\$ BEGIN $sql; EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'sqlstate=%', SQLSTATE; END \$\$",
+		stdout => \$stdout, stderr => \$stderr);
+	return $stderr =~ /sqlstate=(\w{5})/ ? $1 : 'none';
+}
+is(sqlstate_of($single, 'PERFORM metrics_rollup.distribute()'), '0A000',
+	'distribute() without Citus: 0A000');
+is(sqlstate_of($w1, 'PERFORM metrics_rollup.distribute()'), '55000',
+	'distribute() on a worker node: 55000');
+is(sqlstate_of($w1, 'PERFORM * FROM metrics_rollup.run_rollup()'), '55000',
+	'run_rollup() on a worker node: 55000 (one runner, on the coordinator)');
+is(sqlstate_of($w1, 'PERFORM * FROM metrics_rollup.run_cleanup()'), '55000',
+	'run_cleanup() on a worker node: 55000');
+$coord->safe_psql('postgres', 'SELECT metrics_rollup.distribute(8)');
+$coord->safe_psql('postgres', 'SELECT metrics_rollup.distribute(8)');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(logicalrelid::text, ',' ORDER BY logicalrelid::text) || ' ' || count(DISTINCT colocationid)
+	  FROM pg_dist_partition WHERE logicalrelid::text LIKE 'metrics_rollup.%'}),
+	'metrics_rollup.daily_metrics,metrics_rollup.hourly_metrics,metrics_rollup.raw_metrics,metrics_rollup.rollup_dirty 1',
+	'distribute() twice: four tables by entity_id, co-located');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_trigger
+	 WHERE tgrelid IN ('metrics_rollup.raw_metrics'::regclass, 'metrics_rollup.hourly_metrics'::regclass)
+	   AND tgname LIKE ANY (ARRAY['rollup_%', 'daily_%'])}),
+	'0', 'the marking triggers, which cannot run on shards, are gone');
+
+# --- the same events on the cluster and on the single node -----------------
+# Three fixed hours, 40 entities, values with ties; part recorded on the
+# coordinator, part on worker node w1, part INSERTed directly (recent hour).
+my $events = q{
+	SELECT 'tool'::text AS k, 'e' || (i % 40) AS e, 'name ' || (i % 40) AS nm,
+	       '2026-03-01 10:00:00+00'::timestamptz + (i % 10800) * interval '1 second' AS t,
+	       ((i * 7919) % 1000) / 250.0 AS r, i % 9 <> 0 AS ok
+	  FROM generate_series(%d, %d) i};
+sub record_sql
+{
+	my ($from, $to) = @_;
+	my $q = sprintf($events, $from, $to);
+	return qq{SELECT metrics_rollup.record_batch('tool', array_agg(e), array_agg(r), array_agg(ok),
+	           NULL, array_agg(nm), array_agg(t)) FROM ($q) x};
+}
+my $recent = $coord->safe_psql('postgres',
+	q{SELECT date_trunc('hour', now(), 'UTC') + interval '1 second'});
+my $direct = qq{INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, recorded_at, response_time, success)
+	SELECT 'tool', 'd' || (i % 7), '$recent'::timestamptz + i * interval '10 ms', i / 100.0, i % 4 <> 0
+	  FROM generate_series(1, 300) i};
+
+is($coord->safe_psql('postgres', record_sql(1, 12000)), '12000', 'coordinator: record_batch');
+is($w1->safe_psql('postgres', record_sql(12001, 20000)), '8000', 'worker node w1: record_batch');
+$coord->safe_psql('postgres', 'SELECT metrics_rollup.flush()');
+$w1->safe_psql('postgres', 'SELECT metrics_rollup.flush()');
+$coord->safe_psql('postgres', $direct);
+$single->safe_psql('postgres', record_sql(1, 20000));
+$single->safe_psql('postgres', 'SELECT metrics_rollup.flush()');
+$single->safe_psql('postgres', $direct);
+
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.raw_metrics'),
+	'20300', 'every event is in the distributed raw_metrics (coordinator, worker node, direct INSERT)');
+is($w1->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.raw_metrics'),
+	'20300', 'a worker node sees the same rows');
+
+# --- rollup on the coordinator, pushed to the shards -----------------------
+$coord->safe_psql('postgres', q{
+	SET citus.coordinator_aggregation_strategy = 'disabled';
+	SELECT * FROM metrics_rollup.run_rollup()});
+$single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
+
+my $hourly = q{
+	SELECT string_agg(concat_ws('|', kind, entity_id, entity_name, hour_start, total_count, success_count,
+	                  failure_count, min_response_time, max_response_time, avg_response_time,
+	                  p50_response_time, p95_response_time, p99_response_time,
+	                  encode(metrics_rollup.sketch_to_bytea(sketch), 'hex'), percentiles_exact),
+	                  E'\n' ORDER BY kind, entity_id, hour_start)
+	  FROM metrics_rollup.hourly_metrics};
+my $single_rows = $single->safe_psql('postgres', $hourly);
+my $coord_rows = $coord->safe_psql('postgres', $hourly);
+is(scalar(split /\n/, $coord_rows), 127, 'the cluster has 3 hours x 40 entities + 7 direct groups');
+ok($coord_rows eq $single_rows, 'every hourly row (counts, min/max/avg, p50/p95/p99, sketch bytes) equals the single node\'s');
+is(mr_hourly_mismatches($single, 'metrics_rollup.raw_metrics'), '0',
+	'the single node\'s hourly rows match its raw rows (the oracle)');
+is($single->safe_psql('postgres', q{
+	SELECT count(*) FROM (
+	  SELECT kind, entity_id, date_trunc('hour', recorded_at, 'UTC') AS hour_start,
+	         percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time) AS q
+	    FROM metrics_rollup.raw_metrics GROUP BY 1, 2, 3) o
+	  JOIN metrics_rollup.hourly_metrics h USING (kind, entity_id, hour_start)
+	 WHERE ARRAY[h.p50_response_time, h.p95_response_time, h.p99_response_time] <> o.q}),
+	'0', 'p50/p95/p99 are percentile_cont of the raw rows');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.rollup_dirty'), '0',
+	'the rollup took every dirty mark');
+
+# the aggregation ran on the worker nodes' shards (grouped by entity_id)
+ok($w1->log_contains(qr/INSERT INTO metrics_rollup\.hourly_metrics_\d+.*metrics_rollup\.rollup_agg\(.*FROM metrics_rollup\.raw_metrics_\d+/)
+	  && $w2->log_contains(qr/INSERT INTO metrics_rollup\.hourly_metrics_\d+.*metrics_rollup\.rollup_agg\(.*FROM metrics_rollup\.raw_metrics_\d+/),
+	'each worker node aggregated its own shards (INSERT ... SELECT pushed down)');
+
+# reading the rollups: sketch_merge is pushed down (partial states on the workers)
+my $merge = q{SELECT metrics_rollup.sketch_percentile_cont(metrics_rollup.sketch_merge(sketch), 0.95)
+	  FROM metrics_rollup.hourly_metrics WHERE kind = 'tool'};
+like($coord->safe_psql('postgres', "EXPLAIN (VERBOSE, COSTS OFF) $merge"),
+	qr/worker_partial_agg.*sketch_merge/s, 'EXPLAIN VERBOSE: sketch_merge runs as partial aggregates on the workers');
+is($coord->safe_psql('postgres', "SET citus.coordinator_aggregation_strategy = 'disabled'; $merge"),
+	$single->safe_psql('postgres', $merge), 'the merged p95 over the cluster equals the single node\'s');
+
+# a second run rewrites nothing that changed: same rows
+$coord->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
+ok($coord->safe_psql('postgres', $hourly) eq $single_rows, 'a second run leaves the rows equal');
+
+# late events through both paths, then run_rollup(since) for the old hours
+$coord->safe_psql('postgres', record_sql(20001, 20500));
+$coord->safe_psql('postgres', 'SELECT metrics_rollup.flush()');
+$single->safe_psql('postgres', record_sql(20001, 20500));
+$single->safe_psql('postgres', 'SELECT metrics_rollup.flush()');
+$coord->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
+$single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'late events flushed on the cluster are rolled up as on one node');
+
+# --- cleanup on the shards: raw rows go, history stays ---------------------
+$coord->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_cleanup()');
+$single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_cleanup()');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.raw_metrics'),
+	'300', 'cleanup deleted the rolled-up raw rows on the shards (the recent hour stays)');
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'after cleanup every hourly row still equals the single node\'s');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM metrics_rollup.hourly_metrics
+	 WHERE hour_start < '2026-04-01' AND (archived).total_count IS DISTINCT FROM total_count}),
+	'0', 'each cleaned hour keeps its events in its archived summary');
+# a late event for a cleaned hour: archived (+) the new raw row, as on one node
+for my $n ($coord, $single)
+{
+	$n->safe_psql('postgres', q{
+		SELECT metrics_rollup.record('tool', 'e1', 0.5, false, NULL, NULL, '2026-03-01 10:30:00+00');
+		SELECT metrics_rollup.flush();
+		SELECT * FROM metrics_rollup.run_rollup();});
+}
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'a late event in a cleaned hour is added to its archived part, as on one node');
+is($coord->safe_psql('postgres', 'SELECT sum(total_count) FROM metrics_rollup.hourly_metrics'),
+	'20801', 'every event counted once after cleanup and a late event');
+
+# --- worker nodes: flush only; rollup and cleanup skipped, circuit closed --
+for my $w ($w1, $w2)
+{
+	$w->poll_query_until('postgres', q{
+		SELECT count(*) > 0 FROM metrics_rollup.job_history
+		 WHERE job = 'rollup' AND status = 'skipped' AND error_message LIKE '%not the Citus coordinator%'})
+	  or diag('no skipped rollup on ' . $w->name);
+	is($w->safe_psql('postgres', q{
+		SELECT count(*) FROM metrics_rollup.job_history
+		 WHERE job IN ('rollup', 'cleanup') AND status <> 'skipped'}),
+		'0', $w->name . ': rollup and cleanup never run on a worker node');
+	is($w->safe_psql('postgres', q{
+		SELECT concat_ws(',', flush_circuit, rollup_circuit, cleanup_circuit, rollup_last_status)
+		  FROM metrics_rollup.job_stats()}),
+		'closed,closed,closed,skipped', $w->name . ': every circuit closed, rollup shown as skipped');
+}
+
+# --- undistribute() says why not; DROP EXTENSION leaves no shard --------
+is(sqlstate_of($coord, 'PERFORM metrics_rollup.undistribute()'), '0A000',
+	'undistribute() of the distributed tables: 0A000 with the way to uninstall');
+$coord->safe_psql('postgres', 'DROP EXTENSION metrics_rollup');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'metrics_rollup.%'}),
+	'0', 'DROP EXTENSION: no distributed table left in the metadata');
+for my $w ($w1, $w2)
+{
+	is($w->safe_psql('postgres', q{
+		SET citus.show_shards_for_app_name_prefixes = '*';
+		SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		         WHERE n.nspname = 'metrics_rollup')
+		     + (SELECT count(*) FROM pg_extension WHERE extname = 'metrics_rollup')}),
+		'0', $w->name . ': DROP EXTENSION left no shard and no table');
+}
+
+done_testing();
