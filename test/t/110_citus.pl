@@ -153,6 +153,9 @@ sub check_queries
 		  or diag("cluster:\n$out\n$err\nsingle node:\n$expected");
 	}
 }
+is($coord->safe_psql('postgres', 'SELECT metrics_rollup.citus_is_distributed()')
+	. $single->safe_psql('postgres', 'SELECT metrics_rollup.citus_is_distributed()'),
+	'tf', 'citus_is_distributed(): true on the cluster (its query path), false on the single node');
 check_queries('dirty marks, no hourly row');
 
 # --- rollup on the coordinator, pushed to the shards -----------------------
@@ -239,6 +242,8 @@ ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hou
 is($coord->safe_psql('postgres', 'SELECT sum(total_count) FROM metrics_rollup.hourly_metrics'),
 	'20801', 'every event counted once after cleanup and a late event');
 check_queries('after cleanup and a late event');
+is($w1->safe_psql('postgres', $queries[1] . ' ORDER BY 2'), $single->safe_psql('postgres', $queries[1] . ' ORDER BY 2'),
+	'aggregate() run on a worker node equals the single node\'s too');
 
 # --- worker nodes: flush only; rollup and cleanup skipped, circuit closed --
 for my $w ($w1, $w2)
