@@ -1065,6 +1065,481 @@ REVOKE ALL ON FUNCTION metrics_rollup.distribute(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION metrics_rollup.undistribute() FROM PUBLIC;
 REVOKE ALL ON FUNCTION metrics_rollup.citus_before_drop_extension() FROM PUBLIC;
 
+-- aggregate() and timeseries() on Citus.  Citus cannot plan query_pieces()
+-- (CTEs, FULL JOINs, LATERAL over distributed tables) nor the daily lookup
+-- (the local daily_built joined with the distributed rollup_dirty), and the
+-- daily level is not built there.  When raw_metrics is distributed, both
+-- functions run instead one statement (EXECUTE ... USING: planned with the
+-- values, which Citus needs to prune shards) whose every join equates
+-- entity_id, the distribution column, and whose aggregates group by it: the
+-- whole answer per entity is computed on the shards, nothing is pulled up
+-- (citus.coordinator_aggregation_strategy = 'disabled' passes).  Per
+-- group-hour (kind, entity_id, UTC hour H) of the range, with query_pieces'
+-- cut rules (marks on Citus carry no partial; daily_holes is empty there):
+--   * a group-hour with an archived part and H < since: nothing;
+--   * counted whole: H >= since and (H + 1 h <= until, or an archived
+--     part, or no mark and its hourly row's last event before until);
+--   * whole, with an hourly row and no mark: the hourly row;
+--   * whole, with a mark or without an hourly row: its archived part (if
+--     any) and all its raw rows;
+--   * not whole: its raw rows in [since, until).
+-- A raw row inserted directly into a distributed raw_metrics writes no mark
+-- (the triggers cannot run on shards): counted from the raw rows until its
+-- hour has an hourly row, then as that row counts it (the rollup's late-data
+-- window re-reads such hours).
+CREATE FUNCTION metrics_rollup.citus_is_distributed() RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    distributed boolean := false;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition
+                                 WHERE logicalrelid = ''metrics_rollup.raw_metrics''::pg_catalog.regclass)'
+           INTO distributed;
+    END IF;
+    RETURN distributed;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.citus_is_distributed() IS
+  'True when raw_metrics is a Citus distributed table (distribute() ran): aggregate() and timeseries() then take their Citus path. False without Citus.';
+
+-- The pieces of [$3, $4) as one UNION ALL whose legs all start with
+-- entity_id: columns entity_id, hour_start, total_count, success_count,
+-- min_value, max_value, sum_value, sketch, entity_name, name_at, last_at.
+-- Parameters: $1 kind, $2 entity_id (only when one_entity), $3 since,
+-- $4 until, $5 since's UTC hour, $6 until rounded up to the hour.
+CREATE FUNCTION metrics_rollup.citus_pieces_sql(one_entity boolean) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT replace(replace(replace($q$
+SELECT h.entity_id, h.hour_start, h.total_count, h.success_count,
+       h.min_response_time AS min_value, h.max_response_time AS max_value,
+       h.sum_response_time AS sum_value, h.sketch, h.entity_name,
+       h.last_recorded_at AS name_at, h.last_recorded_at AS last_at
+  FROM metrics_rollup.hourly_metrics h
+ WHERE h.kind = $1 /*h*/
+   AND h.hour_start >= $3 AND h.hour_start < $4
+   AND (h.hour_start + interval '1 hour' <= $4
+        OR (h.archived).total_count IS NOT NULL
+        OR h.last_recorded_at < $4)
+   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
+                    WHERE d.entity_id = h.entity_id AND d.kind = h.kind
+                      AND d.hour_start = h.hour_start)
+UNION ALL
+SELECT h.entity_id, h.hour_start, (h.archived).total_count, (h.archived).success_count,
+       (h.archived).min_value, (h.archived).max_value, (h.archived).sum_value,
+       (h.archived).sketch, (h.archived).entity_name, (h.archived).name_at,
+       (h.archived).last_at
+  FROM metrics_rollup.hourly_metrics h
+ WHERE h.kind = $1 /*h*/
+   AND h.hour_start >= $3 AND h.hour_start < $4
+   AND (h.archived).total_count IS NOT NULL
+   AND EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
+                WHERE d.entity_id = h.entity_id AND d.kind = h.kind
+                  AND d.hour_start = h.hour_start)
+UNION ALL
+SELECT r.entity_id, r.hour_start, (r.s).total_count, (r.s).success_count,
+       (r.s).min_value, (r.s).max_value, (r.s).sum_value, (r.s).sketch,
+       (r.s).entity_name, (r.s).name_at, (r.s).last_at
+  FROM (SELECT y.entity_id, y.hour_start,
+               metrics_rollup.rollup_agg(y.response_time, y.success, y.recorded_at,
+                                         y.entity_name) AS s
+          FROM (SELECT x.entity_id, x.recorded_at, x.response_time, x.success, x.entity_name,
+                       date_trunc('hour', x.recorded_at, 'UTC') AS hour_start,
+                       (h.archived).total_count IS NOT NULL AS archived_part,
+                       h.hour_start IS NULL OR m.entity_id IS NOT NULL AS dirty,
+                       h.last_recorded_at AS hourly_last
+                  FROM metrics_rollup.raw_metrics x
+                  LEFT JOIN metrics_rollup.hourly_metrics h
+                    ON h.entity_id = x.entity_id AND h.kind = x.kind
+                   AND h.hour_start = date_trunc('hour', x.recorded_at, 'UTC')
+                  LEFT JOIN (SELECT d.entity_id, d.hour_start
+                               FROM metrics_rollup.rollup_dirty d
+                              WHERE d.kind = $1 /*d*/
+                                AND d.hour_start >= $5 AND d.hour_start < $6
+                              GROUP BY d.entity_id, d.hour_start) m
+                    ON m.entity_id = x.entity_id
+                   AND m.hour_start = date_trunc('hour', x.recorded_at, 'UTC')
+                 WHERE x.kind = $1 /*x*/
+                   AND x.recorded_at >= $5 AND x.recorded_at < $6) y
+         WHERE NOT (y.archived_part AND y.hour_start < $3)
+           AND CASE WHEN y.hour_start >= $3
+                         AND (y.hour_start + interval '1 hour' <= $4 OR y.archived_part
+                              OR (NOT y.dirty AND y.hourly_last < $4))
+                    THEN y.dirty
+                    ELSE y.recorded_at >= $3 AND y.recorded_at < $4 END
+         GROUP BY y.entity_id, y.hour_start) r
+$q$, '/*h*/', CASE WHEN one_entity THEN 'AND h.entity_id = $2' ELSE '' END),
+     '/*d*/', CASE WHEN one_entity THEN 'AND d.entity_id = $2' ELSE '' END),
+     '/*x*/', CASE WHEN one_entity THEN 'AND x.entity_id = $2' ELSE '' END)
+$$;
+COMMENT ON FUNCTION metrics_rollup.citus_pieces_sql(boolean) IS
+  'Internal to aggregate() and timeseries() on Citus: the text of the query of the pieces of a range (hourly rows of unmarked whole hours, archived parts and raw rows of the others), every join on entity_id so that Citus runs it on the shards.';
+
+-- aggregate() on Citus: one statement, grouped by entity_id on the shards
+CREATE FUNCTION metrics_rollup.citus_aggregate_sql(one_entity boolean) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE WHEN one_entity THEN
+$q$SELECT $1::text, $2::text, a.entity_name, a.n, a.ok, a.n - a.ok,
+       CASE WHEN a.n > 0 THEN (a.n - a.ok)::float8 / a.n ELSE 0 END,
+       a.mn, a.mx, (a.sm / nullif(a.n, 0))::float8, a.q[1], a.q[2], a.q[3], a.last_at
+  FROM (SELECT (array_agg(p.entity_name ORDER BY p.name_at DESC)
+                    FILTER (WHERE p.entity_name IS NOT NULL))[1] AS entity_name,
+               coalesce(sum(p.total_count), 0)::bigint AS n,
+               coalesce(sum(p.success_count), 0)::bigint AS ok,
+               min(p.min_value) AS mn, max(p.max_value) AS mx, sum(p.sum_value) AS sm,
+               metrics_rollup.sketch_percentiles_cont(metrics_rollup.query_sketch_merge(p.sketch),
+                                                      '{0.5,0.95,0.99}') AS q,
+               max(p.last_at) AS last_at
+          FROM ($q$ || metrics_rollup.citus_pieces_sql(true) || $q$) p) a$q$
+ELSE
+$q$SELECT $1::text, a.entity_id, a.entity_name, a.n, a.ok, a.n - a.ok,
+       (a.n - a.ok)::float8 / a.n, a.mn, a.mx, (a.sm / a.n)::float8,
+       a.q[1], a.q[2], a.q[3], a.last_at
+  FROM (SELECT p.entity_id,
+               (array_agg(p.entity_name ORDER BY p.name_at DESC)
+                    FILTER (WHERE p.entity_name IS NOT NULL))[1] AS entity_name,
+               sum(p.total_count)::bigint AS n, sum(p.success_count)::bigint AS ok,
+               min(p.min_value) AS mn, max(p.max_value) AS mx, sum(p.sum_value) AS sm,
+               metrics_rollup.sketch_percentiles_cont(metrics_rollup.query_sketch_merge(p.sketch),
+                                                      '{0.5,0.95,0.99}') AS q,
+               max(p.last_at) AS last_at
+          FROM ($q$ || metrics_rollup.citus_pieces_sql(false) || $q$) p
+         GROUP BY p.entity_id) a
+ ORDER BY a.entity_id$q$
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.citus_aggregate_sql(boolean) IS
+  'Internal to aggregate() on Citus: the text of its statement (parameters as citus_pieces_sql()), aggregated per entity_id on the shards.';
+
+-- timeseries() on Citus: per entity and bucket on the shards (the sketches
+-- merged there), then per bucket with sketch_merge, whose partial states
+-- Citus combines (materialized: the buckets are then joined locally with
+-- generate_series); $7 is the bucket
+CREATE FUNCTION metrics_rollup.citus_timeseries_sql(one_entity boolean) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT $q$WITH a AS MATERIALIZED (
+    SELECT t.b, sum(t.n)::bigint AS n, sum(t.ok)::bigint AS ok, sum(t.sm) AS sm,
+           metrics_rollup.sketch_merge(t.sketch) AS sketch
+      FROM (SELECT p.entity_id, date_bin($7, p.hour_start, '1970-01-01 00:00:00+00') AS b,
+                   sum(p.total_count) AS n, sum(p.success_count) AS ok, sum(p.sum_value) AS sm,
+                   metrics_rollup.query_sketch_merge(p.sketch) AS sketch
+              FROM ($q$ || metrics_rollup.citus_pieces_sql(one_entity) || $q$) p
+             GROUP BY p.entity_id, 2) t
+     GROUP BY t.b)
+SELECT b.b, coalesce(a.n, 0), coalesce(a.n - a.ok, 0), (a.sm / a.n)::float8,
+       a.q[1], a.q[2], a.q[3]
+  FROM generate_series(date_bin($7, $3, '1970-01-01 00:00:00+00'),
+                       $4 - interval '1 microsecond', $7) b(b)
+  LEFT JOIN (SELECT a.b, a.n, a.ok, a.sm,
+                    metrics_rollup.sketch_percentiles_cont(a.sketch, '{0.5,0.95,0.99}') AS q
+               FROM a) a ON a.b = b.b
+ ORDER BY b.b$q$
+$$;
+COMMENT ON FUNCTION metrics_rollup.citus_timeseries_sql(boolean) IS
+  'Internal to timeseries() on Citus: the text of its statement (parameters as citus_pieces_sql(), $7 the bucket), aggregated per entity_id and bucket on the shards, then per bucket with sketch_merge.';
+
+REVOKE ALL ON FUNCTION metrics_rollup.citus_is_distributed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION metrics_rollup.citus_pieces_sql(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION metrics_rollup.citus_aggregate_sql(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION metrics_rollup.citus_timeseries_sql(boolean) FROM PUBLIC;
+
+-- query_aggregate() and timeseries(): the percentiles section's definitions
+-- with the Citus path first (this section supersedes them).
+
+CREATE OR REPLACE FUNCTION metrics_rollup.query_aggregate(
+    p_kind text, p_entity_id text, p_since timestamptz, p_until timestamptz)
+RETURNS TABLE(r_kind text, r_entity_id text, entity_name text,
+              total_count bigint, success_count bigint, failure_count bigint,
+              failure_rate double precision,
+              min_response_time double precision, max_response_time double precision,
+              avg_response_time double precision,
+              p50_response_time double precision, p95_response_time double precision,
+              p99_response_time double precision,
+              last_recorded_at timestamptz)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- the plans take the bounds as parameters: planned once per session
+SET plan_cache_mode = force_generic_plan
+-- the generic plan's cost (query_pieces() over an unknown number of ranges)
+-- crosses jit_above_cost: compiling it took ~1 s, running it a few ms
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_entity ALIAS FOR p_entity_id;
+    p_lo     timestamptz := coalesce(p_since, '-infinity');
+    p_hi     timestamptz := coalesce(p_until, 'infinity');
+    covered  timestamptz[];     -- days read from daily_metrics, in order
+    first_day timestamptz;      -- covered[1]
+    last_day timestamptz;       -- the last of covered
+    skipped  timestamptz[];     -- days between those two that are not covered
+    rest     tstzmultirange;    -- the rest of [p_lo, p_hi), read by query_pieces()
+BEGIN
+    IF p_kind IS NULL THEN
+        RAISE EXCEPTION 'kind must not be NULL'
+              USING ERRCODE = 'null_value_not_allowed',
+                    HINT = 'Pass the kind of entity to summarise, e.g. ''tool''.';
+    END IF;
+    IF metrics_rollup.citus_is_distributed() THEN
+        RETURN QUERY EXECUTE metrics_rollup.citus_aggregate_sql(p_entity IS NOT NULL)
+              USING p_kind, p_entity, p_lo, p_hi, date_trunc('hour', p_lo, 'UTC'),
+                    metrics_rollup.citus_hour_ceil(p_hi);
+        RETURN;
+    END IF;
+    -- days are 24 hours in UTC whatever the session's time zone
+    IF p_entity IS NULL THEN
+        SELECT array_agg(b.day_start ORDER BY b.day_start), min(b.day_start), max(b.day_start)
+          INTO covered, first_day, last_day
+          FROM metrics_rollup.daily_built b
+         WHERE b.kind = p_kind
+           AND b.day_start >= p_lo AND b.day_start <= p_hi - interval '24 hours'
+           AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
+                            WHERE d.hour_start >= b.day_start
+                              AND d.hour_start < b.day_start + interval '24 hours'
+                              AND d.kind = p_kind);
+    ELSE
+        SELECT array_agg(b.day_start ORDER BY b.day_start), min(b.day_start), max(b.day_start)
+          INTO covered, first_day, last_day
+          FROM metrics_rollup.daily_built b
+         WHERE b.kind = p_kind
+           AND b.day_start >= p_lo AND b.day_start <= p_hi - interval '24 hours'
+           AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
+                            WHERE d.kind = p_kind AND d.entity_id = p_entity
+                              AND d.hour_start >= b.day_start
+                              AND d.hour_start < b.day_start + interval '24 hours');
+    END IF;
+    -- daily rows are read by one range scan from first_day to last_day,
+    -- less the few days in between that are not covered
+    IF first_day + (cardinality(covered) - 1) * interval '24 hours' < last_day THEN
+        SELECT array_agg(g) INTO skipped
+          FROM generate_series(first_day, last_day, interval '24 hours') g
+         WHERE g <> ALL (covered);
+    ELSE
+        skipped := '{}';
+    END IF;
+    IF p_lo < p_hi THEN
+        SELECT tstzmultirange(tstzrange(p_lo, p_hi))
+               - coalesce(range_agg(tstzrange(c, c + interval '24 hours')), '{}')
+          INTO rest
+          FROM unnest(covered) c;
+    ELSE
+        rest := '{}';
+    END IF;
+    IF p_entity IS NULL THEN
+        RETURN QUERY
+        SELECT a.kind, a.entity_id, a.entity_name, a.n, a.ok, a.n - a.ok,
+               (a.n - a.ok)::float8 / a.n, a.mn, a.mx, (a.sm / a.n)::float8,
+               a.q[1], a.q[2], a.q[3], a.last_at
+          FROM (SELECT p.kind, p.entity_id,
+                       (array_agg(p.entity_name ORDER BY p.name_at DESC)
+                            FILTER (WHERE p.entity_name IS NOT NULL))[1] AS entity_name,
+                       sum(p.total_count)::bigint AS n, sum(p.success_count)::bigint AS ok,
+                       min(p.min_value) AS mn, max(p.max_value) AS mx, sum(p.sum_value) AS sm,
+                       metrics_rollup.sketch_percentiles_cont(metrics_rollup.query_sketch_merge(p.sketch),
+                                                              '{0.5,0.95,0.99}') AS q,
+                       max(p.last_at) AS last_at
+                  FROM (SELECT dm.kind, dm.entity_id, dm.total_count, dm.success_count,
+                               dm.min_response_time AS min_value, dm.max_response_time AS max_value,
+                               dm.sum_response_time AS sum_value, dm.sketch, dm.entity_name,
+                               dm.name_at, dm.last_recorded_at AS last_at
+                          FROM metrics_rollup.daily_metrics dm
+                         WHERE dm.kind = p_kind
+                           AND dm.day_start >= first_day AND dm.day_start <= last_day
+                           AND dm.day_start <> ALL (skipped)
+                        UNION ALL
+                        SELECT q.kind, q.entity_id, q.total_count, q.success_count, q.min_value,
+                               q.max_value, q.sum_value, q.sketch, q.entity_name, q.name_at, q.last_at
+                          FROM unnest(rest) r(r),
+                               LATERAL metrics_rollup.query_pieces(p_kind, NULL, true,
+                                                                   lower(r.r), upper(r.r)) q) p
+                 GROUP BY p.kind, p.entity_id) a
+         ORDER BY a.entity_id;
+    ELSE
+        RETURN QUERY
+        SELECT p_kind, p_entity, a.entity_name, a.n, a.ok, a.n - a.ok,
+               CASE WHEN a.n > 0 THEN (a.n - a.ok)::float8 / a.n ELSE 0 END,
+               a.mn, a.mx, (a.sm / nullif(a.n, 0))::float8,
+               a.q[1], a.q[2], a.q[3], a.last_at
+          FROM (SELECT (array_agg(p.entity_name ORDER BY p.name_at DESC)
+                            FILTER (WHERE p.entity_name IS NOT NULL))[1] AS entity_name,
+                       coalesce(sum(p.total_count), 0)::bigint AS n,
+                       coalesce(sum(p.success_count), 0)::bigint AS ok,
+                       min(p.min_value) AS mn, max(p.max_value) AS mx, sum(p.sum_value) AS sm,
+                       metrics_rollup.sketch_percentiles_cont(metrics_rollup.query_sketch_merge(p.sketch),
+                                                              '{0.5,0.95,0.99}') AS q,
+                       max(p.last_at) AS last_at
+                  FROM (SELECT dm.total_count, dm.success_count,
+                               dm.min_response_time AS min_value, dm.max_response_time AS max_value,
+                               dm.sum_response_time AS sum_value, dm.sketch, dm.entity_name,
+                               dm.name_at, dm.last_recorded_at AS last_at
+                          FROM metrics_rollup.daily_metrics dm
+                         WHERE dm.kind = p_kind AND dm.entity_id = p_entity
+                           AND dm.day_start >= first_day AND dm.day_start <= last_day
+                           AND dm.day_start <> ALL (skipped)
+                        UNION ALL
+                        SELECT q.total_count, q.success_count, q.min_value, q.max_value,
+                               q.sum_value, q.sketch, q.entity_name, q.name_at, q.last_at
+                          FROM unnest(rest) r(r),
+                               LATERAL metrics_rollup.query_pieces(p_kind, p_entity, false,
+                                                                   lower(r.r), upper(r.r)) q) p) a;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.query_aggregate(text, text, timestamptz, timestamptz) IS
+  'Implementation of aggregate() (same arguments and result columns): covered whole UTC days from daily_metrics, the rest through query_pieces(); on Citus (raw_metrics distributed) one statement run on the shards (citus_aggregate_sql()).';
+
+CREATE OR REPLACE FUNCTION metrics_rollup.timeseries(
+    kind text,
+    entity_id text,
+    since timestamptz,
+    until timestamptz,
+    bucket interval DEFAULT '1 hour')
+RETURNS TABLE(bucket_start timestamptz, total_count bigint, failure_count bigint,
+              avg_response_time double precision,
+              p50_response_time double precision, p95_response_time double precision,
+              p99_response_time double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+-- as in aggregate(): the generic plan's cost would trigger JIT compilation
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_kind   ALIAS FOR $1;
+    p_entity ALIAS FOR $2;
+    p_lo     ALIAS FOR $3;
+    p_hi     ALIAS FOR $4;
+    p_bucket interval;
+    seconds  numeric;
+    covered  timestamptz[];     -- days read from daily_metrics, in order
+    first_day timestamptz;
+    last_day timestamptz;
+    skipped  timestamptz[] := '{}';
+    rest     tstzmultirange := '{}';
+BEGIN
+    IF p_kind IS NULL OR p_lo IS NULL OR p_hi IS NULL OR $5 IS NULL THEN
+        RAISE EXCEPTION 'kind, since, until and bucket must not be NULL'
+              USING ERRCODE = 'null_value_not_allowed',
+                    HINT = 'Pass a kind and finite since and until; entity_id NULL means every entity of the kind.';
+    END IF;
+    IF NOT isfinite(p_lo) OR NOT isfinite(p_hi) THEN
+        RAISE EXCEPTION 'since and until must be finite'
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Give the time range of the chart.';
+    END IF;
+    seconds := extract(epoch FROM $5);
+    IF extract(month FROM $5) <> 0 OR extract(year FROM $5) <> 0
+       OR seconds <= 0 OR seconds % 3600 <> 0 THEN
+        RAISE EXCEPTION 'bucket must be a positive whole number of hours: %', $5
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Use e.g. ''1 hour'', ''6 hours'' or ''1 day'' (24 hours); months are not fixed lengths.';
+    END IF;
+    -- in seconds: a day is 24 hours, whatever the session's time zone
+    p_bucket := make_interval(secs => seconds);
+    IF metrics_rollup.citus_is_distributed() THEN
+        RETURN QUERY EXECUTE metrics_rollup.citus_timeseries_sql(p_entity IS NOT NULL)
+              USING p_kind, p_entity, p_lo, p_hi, date_trunc('hour', p_lo, 'UTC'),
+                    metrics_rollup.citus_hour_ceil(p_hi), p_bucket;
+        RETURN;
+    END IF;
+    IF seconds % 86400 = 0 THEN
+        SELECT array_agg(b.day_start ORDER BY b.day_start), min(b.day_start), max(b.day_start)
+          INTO covered, first_day, last_day
+          FROM metrics_rollup.daily_built b
+         WHERE b.kind = p_kind
+           AND b.day_start >= p_lo AND b.day_start <= p_hi - interval '24 hours'
+           AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
+                            WHERE d.kind = p_kind
+                              AND (p_entity IS NULL OR d.entity_id = p_entity)
+                              AND d.hour_start >= b.day_start
+                              AND d.hour_start < b.day_start + interval '24 hours');
+        IF first_day + (cardinality(covered) - 1) * interval '24 hours' < last_day THEN
+            SELECT array_agg(g) INTO skipped
+              FROM generate_series(first_day, last_day, interval '24 hours') g
+             WHERE g <> ALL (covered);
+        END IF;
+    END IF;
+    IF p_lo < p_hi THEN
+        SELECT tstzmultirange(tstzrange(p_lo, p_hi))
+               - coalesce(range_agg(tstzrange(c, c + interval '24 hours')), '{}')
+          INTO rest
+          FROM unnest(covered) c;
+    END IF;
+    IF p_entity IS NULL THEN
+        RETURN QUERY
+        SELECT b.b, coalesce(a.n, 0), coalesce(a.n - a.ok, 0), (a.sm / a.n)::float8,
+               a.q[1], a.q[2], a.q[3]
+          FROM generate_series(date_bin(p_bucket, p_lo, '1970-01-01 00:00:00+00'),
+                               p_hi - interval '1 microsecond', p_bucket) b(b)
+          LEFT JOIN (SELECT date_bin(p_bucket, p.hour_start, '1970-01-01 00:00:00+00') AS b,
+                            sum(p.total_count)::bigint AS n, sum(p.success_count)::bigint AS ok,
+                            sum(p.sum_value) AS sm,
+                            metrics_rollup.sketch_percentiles_cont(metrics_rollup.query_sketch_merge(p.sketch),
+                                                                   '{0.5,0.95,0.99}') AS q
+                       FROM (SELECT dm.day_start AS hour_start, dm.total_count, dm.success_count,
+                                    dm.sum_response_time AS sum_value, dm.sketch
+                               FROM metrics_rollup.daily_metrics dm
+                              WHERE dm.kind = p_kind
+                                AND dm.day_start >= first_day AND dm.day_start <= last_day
+                                AND dm.day_start <> ALL (skipped)
+                             UNION ALL
+                             SELECT q.hour_start, q.total_count, q.success_count, q.sum_value, q.sketch
+                               FROM unnest(rest) r(r),
+                                    LATERAL metrics_rollup.query_pieces(p_kind, NULL, true,
+                                                                        lower(r.r), upper(r.r)) q) p
+                      GROUP BY 1) a ON a.b = b.b
+         ORDER BY b.b;
+    ELSE
+        RETURN QUERY
+        SELECT b.b, coalesce(a.n, 0), coalesce(a.n - a.ok, 0), (a.sm / a.n)::float8,
+               a.q[1], a.q[2], a.q[3]
+          FROM generate_series(date_bin(p_bucket, p_lo, '1970-01-01 00:00:00+00'),
+                               p_hi - interval '1 microsecond', p_bucket) b(b)
+          LEFT JOIN (SELECT date_bin(p_bucket, p.hour_start, '1970-01-01 00:00:00+00') AS b,
+                            sum(p.total_count)::bigint AS n, sum(p.success_count)::bigint AS ok,
+                            sum(p.sum_value) AS sm,
+                            metrics_rollup.sketch_percentiles_cont(metrics_rollup.query_sketch_merge(p.sketch),
+                                                                   '{0.5,0.95,0.99}') AS q
+                       FROM (SELECT dm.day_start AS hour_start, dm.total_count, dm.success_count,
+                                    dm.sum_response_time AS sum_value, dm.sketch
+                               FROM metrics_rollup.daily_metrics dm
+                              WHERE dm.kind = p_kind AND dm.entity_id = p_entity
+                                AND dm.day_start >= first_day AND dm.day_start <= last_day
+                                AND dm.day_start <> ALL (skipped)
+                             UNION ALL
+                             SELECT q.hour_start, q.total_count, q.success_count, q.sum_value, q.sketch
+                               FROM unnest(rest) r(r),
+                                    LATERAL metrics_rollup.query_pieces(p_kind, p_entity, false,
+                                                                        lower(r.r), upper(r.r)) q) p
+                      GROUP BY 1) a ON a.b = b.b
+         ORDER BY b.b;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.timeseries(text, text, timestamptz, timestamptz, interval) IS
+  'Per bucket of [since, until) (a positive whole number of hours, aligned to multiples of the bucket since the Unix epoch, UTC), every bucket listed, empty ones with zero counts: events, failures, avg exact, p50/p95/p99 by the rule of percentile_cont from the merged sketches (within sketch_relative_accuracy of the exact percentile_cont). Same counting rule as aggregate() (buckets of whole days read the daily level), so the buckets sum to its totals. entity_id NULL: every entity of the kind together.';
+
+-- until rounded up to the next UTC hour (the end of the hours it cuts)
+CREATE FUNCTION metrics_rollup.citus_hour_ceil(t timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE WHEN date_trunc('hour', t, 'UTC') = t THEN t
+            ELSE date_trunc('hour', t, 'UTC') + interval '1 hour' END
+$$;
+COMMENT ON FUNCTION metrics_rollup.citus_hour_ceil(timestamptz) IS
+  'Internal to aggregate() and timeseries() on Citus: the timestamp rounded up to a whole UTC hour (itself when whole; infinities unchanged).';
+REVOKE ALL ON FUNCTION metrics_rollup.citus_hour_ceil(timestamptz) FROM PUBLIC;
+
 -------------------------------------------------------------------------------
 -- Poll scheduling by class: should_poll(), mark_polled(), classification_info()
 -------------------------------------------------------------------------------

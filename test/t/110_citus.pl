@@ -123,6 +123,41 @@ is($coord->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.raw_metric
 is($w1->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.raw_metrics'),
 	'20300', 'a worker node sees the same rows');
 
+
+# --- aggregate() and timeseries() on the cluster = on the single node -------
+# Each query's whole text on the coordinator (nothing pulled up to it:
+# coordinator_aggregation_strategy 'disabled' makes Citus refuse instead)
+# against the single node's (queries with marks, hourly rows, archived
+# parts and raw rows; fixed hours, all time, one entity, cut ranges).
+my @queries = (
+	q{SELECT * FROM metrics_rollup.aggregate('tool', NULL, '2026-03-01 10:00+00', '2026-03-01 13:00+00')},
+	q{SELECT * FROM metrics_rollup.aggregate('tool')},
+	q{SELECT * FROM metrics_rollup.aggregate('tool', 'e3')},
+	q{SELECT * FROM metrics_rollup.aggregate('tool', 'nobody')},
+	q{SELECT * FROM metrics_rollup.aggregate('tool', NULL, '2026-03-01 10:20+00', '2026-03-01 12:40+00')},
+	q{SELECT * FROM metrics_rollup.aggregate('tool', 'e7', '2026-03-01 10:20+00', '2026-03-01 12:40+00')},
+	q{SELECT * FROM metrics_rollup.timeseries('tool', NULL, '2026-03-01 09:00+00', '2026-03-01 14:00+00')},
+	q{SELECT * FROM metrics_rollup.timeseries('tool', 'e5', '2026-03-01 10:00+00', '2026-03-01 13:00+00')},
+	q{SELECT * FROM metrics_rollup.timeseries('tool', NULL, '2026-03-01 10:20+00', '2026-03-01 12:40+00', '2 hours')},
+	q{SELECT * FROM metrics_rollup.timeseries('tool', 'd3', date_trunc('hour', now(), 'UTC'), date_trunc('hour', now(), 'UTC') + interval '1 hour')});
+sub check_queries
+{
+	my ($when) = @_;
+	for my $q (@queries)
+	{
+		my ($out, $err);
+		$coord->psql('postgres', "SET citus.coordinator_aggregation_strategy = 'disabled'; $q",
+			stdout => \$out, stderr => \$err);
+		my $expected = $single->safe_psql('postgres', $q);
+		ok($err eq '' && $out eq $expected && $expected ne '', "$when: $q equals the single node's")
+		  or diag("cluster:\n$out\n$err\nsingle node:\n$expected");
+	}
+}
+is($coord->safe_psql('postgres', 'SELECT metrics_rollup.citus_is_distributed()')
+	. $single->safe_psql('postgres', 'SELECT metrics_rollup.citus_is_distributed()'),
+	'tf', 'citus_is_distributed(): true on the cluster (its query path), false on the single node');
+check_queries('dirty marks, no hourly row');
+
 # --- rollup on the coordinator, pushed to the shards -----------------------
 $coord->safe_psql('postgres', q{
 	SET citus.coordinator_aggregation_strategy = 'disabled';
@@ -166,6 +201,8 @@ like($coord->safe_psql('postgres', "EXPLAIN (VERBOSE, COSTS OFF) $merge"),
 is($coord->safe_psql('postgres', "SET citus.coordinator_aggregation_strategy = 'disabled'; $merge"),
 	$single->safe_psql('postgres', $merge), 'the merged p95 over the cluster equals the single node\'s');
 
+check_queries('after the rollup');
+
 # a second run rewrites nothing that changed: same rows
 $coord->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
 ok($coord->safe_psql('postgres', $hourly) eq $single_rows, 'a second run leaves the rows equal');
@@ -196,13 +233,17 @@ for my $n ($coord, $single)
 {
 	$n->safe_psql('postgres', q{
 		SELECT metrics_rollup.record('tool', 'e1', 0.5, false, NULL, NULL, '2026-03-01 10:30:00+00');
-		SELECT metrics_rollup.flush();
-		SELECT * FROM metrics_rollup.run_rollup();});
+		SELECT metrics_rollup.flush();});
 }
+check_queries('a late event in a cleaned hour, not rolled up yet');
+$_->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()') for ($coord, $single);
 ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
 	'a late event in a cleaned hour is added to its archived part, as on one node');
 is($coord->safe_psql('postgres', 'SELECT sum(total_count) FROM metrics_rollup.hourly_metrics'),
 	'20801', 'every event counted once after cleanup and a late event');
+check_queries('after cleanup and a late event');
+is($w1->safe_psql('postgres', $queries[1] . ' ORDER BY 2'), $single->safe_psql('postgres', $queries[1] . ' ORDER BY 2'),
+	'aggregate() run on a worker node equals the single node\'s too');
 
 # --- worker nodes: flush only; rollup and cleanup skipped, circuit closed --
 for my $w ($w1, $w2)
