@@ -62,6 +62,7 @@
 PG_FUNCTION_INFO_V1(citus_distribute);
 PG_FUNCTION_INFO_V1(citus_undistribute);
 PG_FUNCTION_INFO_V1(citus_before_drop_extension);
+PG_FUNCTION_INFO_V1(citus_is_distributed_sql);
 
 /* The distributed tables, raw_metrics first (the others co-locate with it). */
 static const char *const citus_tables[] = {
@@ -255,6 +256,13 @@ citus_raw_distributed(void)
 		citus_raw_state = citus_is_distributed(relid) ? 1 : 0;
 	}
 	return citus_raw_state == 1;
+}
+
+/* SQL citus_is_distributed(): the flush's and the rollup's cached answer. */
+Datum
+citus_is_distributed_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(citus_raw_distributed());
 }
 
 /* ----------------------------------------------------------------

@@ -827,20 +827,8 @@ REVOKE ALL ON FUNCTION metrics_rollup.citus_before_drop_extension() FROM PUBLIC;
 -- hour has an hourly row, then as that row counts it (the rollup's late-data
 -- window re-reads such hours).
 CREATE FUNCTION metrics_rollup.citus_is_distributed() RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    distributed boolean := false;
-BEGIN
-    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition
-                                 WHERE logicalrelid = ''metrics_rollup.raw_metrics''::pg_catalog.regclass)'
-           INTO distributed;
-    END IF;
-    RETURN distributed;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'citus_is_distributed_sql'
+    LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION metrics_rollup.citus_is_distributed() IS
   'True when raw_metrics is a Citus distributed table (distribute() ran): aggregate() and timeseries() then take their Citus path. False without Citus.';
 
