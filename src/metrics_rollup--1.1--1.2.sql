@@ -808,7 +808,8 @@ REVOKE ALL ON FUNCTION metrics_rollup.citus_before_drop_extension() FROM PUBLIC;
 -- (CTEs, FULL JOINs, LATERAL over distributed tables) nor the daily lookup
 -- (the local daily_built joined with the distributed rollup_dirty).  When
 -- raw_metrics is distributed, both functions first compute the covered days
--- (citus_covered_days(): built, wholly inside the range, no mark), then run
+-- (citus_covered_days(): built, wholly inside the range, no mark; their
+-- longest run of consecutive days), then run
 -- one statement (EXECUTE ... USING: planned with the
 -- values, which Citus needs to prune shards) whose every join equates
 -- entity_id, the distribution column, and whose aggregates group by it: the
@@ -843,11 +844,11 @@ COMMENT ON FUNCTION metrics_rollup.citus_is_distributed() IS
 -- min_value, max_value, sum_value, sketch, entity_name, name_at, last_at.
 -- Parameters: $1 kind, $2 entity_id (only when one_entity), $3 since,
 -- $4 until, $5 since's UTC hour, $6 until rounded up to the hour, $7 the
--- bucket of timeseries() (aggregate(): NULL::interval, unused), $8 the
--- covered UTC days (timestamptz[], '{}' for none): built days wholly inside
--- [since, until) without a mark of the kind (of the entity, when one), read
--- from daily_metrics (hour_start := day_start); the three other legs skip
--- every hour of those days.
+-- bucket of timeseries() (aggregate(): NULL::interval, unused), [$8, $9)
+-- the covered UTC days (citus_covered_days(); both 'infinity' for none):
+-- read from daily_metrics (hour_start := day_start); the three other legs
+-- skip every hour of those days by a condition on hour_start (recorded_at)
+-- that their indexes serve (two ranges around the covered days).
 CREATE FUNCTION metrics_rollup.citus_pieces_sql(one_entity boolean) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -859,7 +860,7 @@ SELECT dm.entity_id, dm.day_start AS hour_start, dm.total_count, dm.success_coun
        dm.name_at, dm.last_recorded_at AS last_at
   FROM metrics_rollup.daily_metrics dm
  WHERE dm.kind = $1 /*m*/
-   AND dm.day_start = ANY ($8::timestamptz[])
+   AND dm.day_start >= $8 AND dm.day_start < $9
 UNION ALL
 SELECT h.entity_id, h.hour_start, h.total_count, h.success_count,
        h.min_response_time AS min_value, h.max_response_time AS max_value,
@@ -868,7 +869,7 @@ SELECT h.entity_id, h.hour_start, h.total_count, h.success_count,
   FROM metrics_rollup.hourly_metrics h
  WHERE h.kind = $1 /*h*/
    AND h.hour_start >= $3 AND h.hour_start < $4
-   AND date_trunc('day', h.hour_start, 'UTC') <> ALL ($8::timestamptz[])
+   AND (h.hour_start < $8 OR h.hour_start >= $9)
    AND (h.hour_start + interval '1 hour' <= $4
         OR (h.archived).total_count IS NOT NULL
         OR h.last_recorded_at < $4)
@@ -883,7 +884,7 @@ SELECT h.entity_id, h.hour_start, (h.archived).total_count, (h.archived).success
   FROM metrics_rollup.hourly_metrics h
  WHERE h.kind = $1 /*h*/
    AND h.hour_start >= $3 AND h.hour_start < $4
-   AND date_trunc('day', h.hour_start, 'UTC') <> ALL ($8::timestamptz[])
+   AND (h.hour_start < $8 OR h.hour_start >= $9)
    AND (h.archived).total_count IS NOT NULL
    AND EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
                 WHERE d.entity_id = h.entity_id AND d.kind = h.kind
@@ -913,7 +914,7 @@ SELECT r.entity_id, r.hour_start, (r.s).total_count, (r.s).success_count,
                    AND m.hour_start = date_trunc('hour', x.recorded_at, 'UTC')
                  WHERE x.kind = $1 /*x*/
                    AND x.recorded_at >= $5 AND x.recorded_at < $6
-                   AND date_trunc('day', x.recorded_at, 'UTC') <> ALL ($8::timestamptz[])) y
+                   AND (x.recorded_at < $8 OR x.recorded_at >= $9)) y
          WHERE NOT (y.archived_part AND y.hour_start < $3)
            AND CASE WHEN y.hour_start >= $3
                          AND (y.hour_start + interval '1 hour' <= $4 OR y.archived_part
@@ -927,7 +928,7 @@ $q$, '/*h*/', CASE WHEN one_entity THEN 'AND h.entity_id = $2' ELSE '' END),
      '/*m*/', CASE WHEN one_entity THEN 'AND dm.entity_id = $2' ELSE '' END)
 $$;
 COMMENT ON FUNCTION metrics_rollup.citus_pieces_sql(boolean) IS
-  'Internal to aggregate() and timeseries() on Citus: the text of the query of the pieces of a range (daily rows of the covered days, $8; then, outside them, hourly rows of unmarked whole hours, archived parts and raw rows of the others), every join on entity_id so that Citus runs it on the shards.';
+  'Internal to aggregate() and timeseries() on Citus: the text of the query of the pieces of a range (daily rows of the covered days [$8, $9); then, outside them, hourly rows of unmarked whole hours, archived parts and raw rows of the others), every join on entity_id so that Citus runs it on the shards.';
 
 -- aggregate() on Citus: one statement, grouped by entity_id on the shards
 CREATE FUNCTION metrics_rollup.citus_aggregate_sql(one_entity boolean) RETURNS text
@@ -965,7 +966,7 @@ $q$SELECT $1::text, a.entity_id, a.entity_name, a.n, a.ok, a.n - a.ok,
 END
 $$;
 COMMENT ON FUNCTION metrics_rollup.citus_aggregate_sql(boolean) IS
-  'Internal to aggregate() on Citus: the text of its statement (parameters as citus_pieces_sql(): $7 unused, $8 the covered days), aggregated per entity_id on the shards.';
+  'Internal to aggregate() on Citus: the text of its statement (parameters as citus_pieces_sql(): $7 unused, [$8, $9) the covered days), aggregated per entity_id on the shards.';
 
 -- timeseries() on Citus: per entity and bucket on the shards (the sketches
 -- merged there), then per bucket with sketch_merge, whose partial states
@@ -994,7 +995,7 @@ SELECT b.b, coalesce(a.n, 0), coalesce(a.n - a.ok, 0), (a.sm / a.n)::float8,
  ORDER BY b.b$q$
 $$;
 COMMENT ON FUNCTION metrics_rollup.citus_timeseries_sql(boolean) IS
-  'Internal to timeseries() on Citus: the text of its statement (parameters as citus_pieces_sql(): $7 the bucket, $8 the covered days), aggregated per entity_id and bucket on the shards, then per bucket with sketch_merge.';
+  'Internal to timeseries() on Citus: the text of its statement (parameters as citus_pieces_sql(): $7 the bucket, [$8, $9) the covered days), aggregated per entity_id and bucket on the shards, then per bucket with sketch_merge.';
 
 -- The covered days of aggregate() and timeseries() on Citus, as the single
 -- node's branch computes them: days marked in daily_built (the local
@@ -1002,10 +1003,13 @@ COMMENT ON FUNCTION metrics_rollup.citus_timeseries_sql(boolean) IS
 -- the kind (of the entity, when one: Citus then asks one shard), read by a
 -- statement of its own on the distributed rollup_dirty (Citus joins no
 -- local table with a distributed one; EXECUTE plans it with the values, so
--- Citus prunes shards).  In order; '{}' when none.
+-- Citus prunes shards).  Of those, the longest run of consecutive days (the
+-- earliest of equal ones): the statement then reads the rest of the range
+-- as two index ranges around it; a covered day outside the run is read from
+-- its hours, which gives the same answer.
 CREATE FUNCTION metrics_rollup.citus_covered_days(
     p_kind text, p_entity text, p_since timestamptz, p_until timestamptz)
-RETURNS timestamptz[]
+RETURNS tstzrange
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 -- FOR ... IN EXECUTE opens a cursor, planned by the plan cache: a generic
@@ -1016,13 +1020,16 @@ DECLARE
     built   timestamptz[];
     marked  timestamptz[] := '{}';
     d       timestamptz;
+    run_lo  timestamptz;
+    run_hi  timestamptz;
+    best    tstzrange := 'empty';
 BEGIN
     SELECT array_agg(b.day_start ORDER BY b.day_start) INTO built
       FROM metrics_rollup.daily_built b
      WHERE b.kind = p_kind
        AND b.day_start >= p_since AND b.day_start <= p_until - interval '24 hours';
     IF built IS NULL THEN
-        RETURN '{}';
+        RETURN best;
     END IF;
     FOR d IN EXECUTE CASE WHEN p_entity IS NULL THEN
             $q$SELECT DISTINCT date_trunc('day', m.hour_start, 'UTC')
@@ -1038,12 +1045,22 @@ BEGIN
     LOOP
         marked := marked || d;
     END LOOP;
-    RETURN coalesce((SELECT array_agg(c ORDER BY c) FROM unnest(built) c WHERE c <> ALL (marked)),
-                    '{}');
+    -- days are 24 hours in UTC
+    FOREACH d IN ARRAY built LOOP
+        CONTINUE WHEN d = ANY (marked);
+        IF run_hi IS DISTINCT FROM d THEN
+            run_lo := d;
+        END IF;
+        run_hi := d + interval '24 hours';
+        IF isempty(best) OR run_hi - run_lo > upper(best) - lower(best) THEN
+            best := tstzrange(run_lo, run_hi);
+        END IF;
+    END LOOP;
+    RETURN best;
 END
 $$;
 COMMENT ON FUNCTION metrics_rollup.citus_covered_days(text, text, timestamptz, timestamptz) IS
-  'Internal to aggregate() and timeseries() on Citus: the built UTC days of the kind wholly inside [since, until) without a dirty mark of the kind (of the entity, when not NULL), in order; their daily rows are read instead of their hours.';
+  'Internal to aggregate() and timeseries() on Citus: of the built UTC days of the kind wholly inside [since, until) without a dirty mark of the kind (of the entity, when not NULL), the longest run of consecutive days, as [first day, end of the last); empty when none. Its daily rows are read instead of its hours.';
 
 REVOKE ALL ON FUNCTION metrics_rollup.citus_covered_days(text, text, timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION metrics_rollup.citus_is_distributed() FROM PUBLIC;
@@ -1084,6 +1101,7 @@ DECLARE
     last_day timestamptz;       -- the last of covered
     skipped  timestamptz[];     -- days between those two that are not covered
     rest     tstzmultirange;    -- the rest of [p_lo, p_hi), read by query_pieces()
+    covered_run tstzrange;      -- on Citus: the days read from daily_metrics
 BEGIN
     IF p_kind IS NULL THEN
         RAISE EXCEPTION 'kind must not be NULL'
@@ -1091,10 +1109,11 @@ BEGIN
                     HINT = 'Pass the kind of entity to summarise, e.g. ''tool''.';
     END IF;
     IF metrics_rollup.citus_is_distributed() THEN
+        covered_run := metrics_rollup.citus_covered_days(p_kind, p_entity, p_lo, p_hi);
         RETURN QUERY EXECUTE metrics_rollup.citus_aggregate_sql(p_entity IS NOT NULL)
               USING p_kind, p_entity, p_lo, p_hi, date_trunc('hour', p_lo, 'UTC'),
                     metrics_rollup.citus_hour_ceil(p_hi), NULL::interval,
-                    metrics_rollup.citus_covered_days(p_kind, p_entity, p_lo, p_hi);
+                    coalesce(lower(covered_run), 'infinity'), coalesce(upper(covered_run), 'infinity');
         RETURN;
     END IF;
     -- days are 24 hours in UTC whatever the session's time zone
@@ -1228,6 +1247,7 @@ DECLARE
     last_day timestamptz;
     skipped  timestamptz[] := '{}';
     rest     tstzmultirange := '{}';
+    covered_run tstzrange;      -- on Citus: the days read from daily_metrics
 BEGIN
     IF p_kind IS NULL OR p_lo IS NULL OR p_hi IS NULL OR $5 IS NULL THEN
         RAISE EXCEPTION 'kind, since, until and bucket must not be NULL'
@@ -1250,12 +1270,13 @@ BEGIN
     p_bucket := make_interval(secs => seconds);
     IF metrics_rollup.citus_is_distributed() THEN
         -- daily rows only for buckets of whole days, as below
+        IF seconds % 86400 = 0 THEN
+            covered_run := metrics_rollup.citus_covered_days(p_kind, p_entity, p_lo, p_hi);
+        END IF;
         RETURN QUERY EXECUTE metrics_rollup.citus_timeseries_sql(p_entity IS NOT NULL)
               USING p_kind, p_entity, p_lo, p_hi, date_trunc('hour', p_lo, 'UTC'),
                     metrics_rollup.citus_hour_ceil(p_hi), p_bucket,
-                    CASE WHEN seconds % 86400 = 0
-                         THEN metrics_rollup.citus_covered_days(p_kind, p_entity, p_lo, p_hi)
-                         ELSE '{}'::timestamptz[] END;
+                    coalesce(lower(covered_run), 'infinity'), coalesce(upper(covered_run), 'infinity');
         RETURN;
     END IF;
     IF seconds % 86400 = 0 THEN
