@@ -695,7 +695,7 @@ citus_daily_invalidate_before(TimestampTz before)
 	if (!catalog_schema_1_1())
 		return;
 	catalog_spi_check(SPI_execute_with_args(citus_hourly_days_before_sql, 1, types,
-										   args, NULL, true, 0),
+										   args, NULL, false, 0),
 					 SPI_OK_SELECT, "listing the days of expired hourly rows");
 	n = (int) SPI_processed;
 	kinds = palloc(sizeof(Datum) * Max(n, 1));

@@ -399,7 +399,7 @@ daily_ready_citus(int max_days, bool with_marks)
 
 	if (with_marks)
 	{
-		catalog_spi_check(SPI_execute(daily_marked_days_citus_sql, true, 0),
+		catalog_spi_check(SPI_execute(daily_marked_days_citus_sql, false, 0),
 						SPI_OK_SELECT, "listing marked days");
 		n = (int) SPI_processed;
 		kinds = repalloc(kinds, sizeof(Datum) * Max(n, 1));

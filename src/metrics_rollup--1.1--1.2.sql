@@ -1101,7 +1101,6 @@ DECLARE
     last_day timestamptz;       -- the last of covered
     skipped  timestamptz[];     -- days between those two that are not covered
     rest     tstzmultirange;    -- the rest of [p_lo, p_hi), read by query_pieces()
-    covered_run tstzrange;      -- on Citus: the days read from daily_metrics
 BEGIN
     IF p_kind IS NULL THEN
         RAISE EXCEPTION 'kind must not be NULL'
@@ -1109,11 +1108,14 @@ BEGIN
                     HINT = 'Pass the kind of entity to summarise, e.g. ''tool''.';
     END IF;
     IF metrics_rollup.citus_is_distributed() THEN
-        covered_run := metrics_rollup.citus_covered_days(p_kind, p_entity, p_lo, p_hi);
+        -- the covered days read from daily_metrics: first_day to last_day
+        SELECT lower(c), upper(c) - interval '24 hours' INTO first_day, last_day
+          FROM metrics_rollup.citus_covered_days(p_kind, p_entity, p_lo, p_hi) c;
         RETURN QUERY EXECUTE metrics_rollup.citus_aggregate_sql(p_entity IS NOT NULL)
               USING p_kind, p_entity, p_lo, p_hi, date_trunc('hour', p_lo, 'UTC'),
                     metrics_rollup.citus_hour_ceil(p_hi), NULL::interval,
-                    coalesce(lower(covered_run), 'infinity'), coalesce(upper(covered_run), 'infinity');
+                    coalesce(first_day, 'infinity'),
+                    coalesce(last_day + interval '24 hours', 'infinity');
         RETURN;
     END IF;
     -- days are 24 hours in UTC whatever the session's time zone
@@ -1247,7 +1249,6 @@ DECLARE
     last_day timestamptz;
     skipped  timestamptz[] := '{}';
     rest     tstzmultirange := '{}';
-    covered_run tstzrange;      -- on Citus: the days read from daily_metrics
 BEGIN
     IF p_kind IS NULL OR p_lo IS NULL OR p_hi IS NULL OR $5 IS NULL THEN
         RAISE EXCEPTION 'kind, since, until and bucket must not be NULL'
@@ -1269,14 +1270,17 @@ BEGIN
     -- in seconds: a day is 24 hours, whatever the session's time zone
     p_bucket := make_interval(secs => seconds);
     IF metrics_rollup.citus_is_distributed() THEN
-        -- daily rows only for buckets of whole days, as below
+        -- the covered days read from daily_metrics, first_day to last_day:
+        -- only for buckets of whole days, as below
         IF seconds % 86400 = 0 THEN
-            covered_run := metrics_rollup.citus_covered_days(p_kind, p_entity, p_lo, p_hi);
+            SELECT lower(c), upper(c) - interval '24 hours' INTO first_day, last_day
+              FROM metrics_rollup.citus_covered_days(p_kind, p_entity, p_lo, p_hi) c;
         END IF;
         RETURN QUERY EXECUTE metrics_rollup.citus_timeseries_sql(p_entity IS NOT NULL)
               USING p_kind, p_entity, p_lo, p_hi, date_trunc('hour', p_lo, 'UTC'),
                     metrics_rollup.citus_hour_ceil(p_hi), p_bucket,
-                    coalesce(lower(covered_run), 'infinity'), coalesce(upper(covered_run), 'infinity');
+                    coalesce(first_day, 'infinity'),
+                    coalesce(last_day + interval '24 hours', 'infinity');
         RETURN;
     END IF;
     IF seconds % 86400 = 0 THEN
