@@ -16,8 +16,10 @@
  *     writes its own dirty marks.  An event trigger drops the distributed
  *     tables (so Citus removes their shards) before DROP EXTENSION, which
  *     otherwise fails on the workers' shards.
- *   - undistribute(): a clear ERROR while the tables are distributed
- *     (Citus cannot recreate tables that extension members depend on).
+ *   - undistribute(): the inverse, in place: the same tables (members of
+ *     the extension depend on them, so Citus's undistribute_table, which
+ *     recreates a table, refuses them) get their rows back from the shards,
+ *     lose their Citus metadata, and get the saved triggers back.
  *   - citus_role(): standalone, coordinator or worker (pg_dist_local_group).
  *   - citus_raw_distributed(): a backend-local answer, recomputed when
  *     raw_metrics' relcache entry or OID changes (Citus invalidates it when
@@ -51,6 +53,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -58,6 +61,7 @@
 #include "buffer.h"
 #include "catalog.h"
 #include "citus.h"
+#include "security.h"
 
 PG_FUNCTION_INFO_V1(citus_distribute);
 PG_FUNCTION_INFO_V1(citus_undistribute);
@@ -74,17 +78,26 @@ static const char *const citus_tables[] = {
 
 #define CITUS_NTABLES ((int) lengthof(citus_tables))
 
-/* The triggers distribute() drops (those that exist: idempotent). */
+/*
+ * The triggers distribute() drops (those that exist: idempotent), each saved
+ * first in citus_saved_triggers (definition and comment) for undistribute().
+ */
 static const char *const citus_drop_triggers_sql =
 "DO $d$ DECLARE t record; BEGIN"
-"  FOR t IN SELECT tgname, tgrelid::pg_catalog.regclass AS rel FROM pg_catalog.pg_trigger"
-"            WHERE tgrelid IN ('metrics_rollup.raw_metrics'::pg_catalog.regclass,"
-"                              'metrics_rollup.hourly_metrics'::pg_catalog.regclass)"
-"              AND tgname IN ('rollup_mark_inserted', 'rollup_mark_updated',"
-"                             'rollup_archive_deleted', 'daily_hourly_inserted',"
-"                             'daily_hourly_deleted', 'daily_hourly_updated',"
-"                             'daily_hourly_truncated')"
+"  FOR t IN SELECT g.oid, g.tgname, g.tgrelid::pg_catalog.regclass AS rel FROM pg_catalog.pg_trigger g"
+"            WHERE g.tgrelid IN ('metrics_rollup.raw_metrics'::pg_catalog.regclass,"
+"                                'metrics_rollup.hourly_metrics'::pg_catalog.regclass)"
+"              AND g.tgname IN ('rollup_mark_inserted', 'rollup_mark_updated',"
+"                               'rollup_archive_deleted', 'daily_hourly_inserted',"
+"                               'daily_hourly_deleted', 'daily_hourly_updated',"
+"                               'daily_hourly_truncated')"
 "  LOOP"
+"    INSERT INTO metrics_rollup.citus_saved_triggers"
+"           (table_name, trigger_name, definition, description)"
+"    VALUES (t.rel::pg_catalog.text, t.tgname, pg_catalog.pg_get_triggerdef(t.oid),"
+"            pg_catalog.obj_description(t.oid, 'pg_trigger'))"
+"    ON CONFLICT (table_name, trigger_name) DO UPDATE SET"
+"           definition = excluded.definition, description = excluded.description;"
 "    EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);"
 "  END LOOP;"
 "END $d$";
@@ -137,6 +150,71 @@ static const char *const citus_drop_distributed_sql =
 "    EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %s CASCADE', t.logicalrelid);"
 "  END LOOP;"
 "END $d$";
+
+/*
+ * undistribute(), in one transaction (see citus_undistribute()).  Each
+ * distributed table of ours: its rows are read into a temporary table (Citus
+ * brings them from the shards), its shards and metadata removed the way
+ * Citus's own DROP TABLE trigger does it (on workers Citus leaves a table
+ * owned by an extension in place and removes only the metadata), and the
+ * rows written back into the table, now local: the same table, so every
+ * member of the extension that depends on it is untouched.  Then Citus's
+ * truncate triggers go, ours come back from citus_saved_triggers, every
+ * group-hour with raw rows gets a dirty mark (applications' INSERTs into
+ * the distributed table were counted only through the late-data window:
+ * the next rollup re-checks all of them), and the DROP EXTENSION event
+ * trigger goes.
+ */
+static const char *const citus_undistribute_sql =
+"DO $u$ DECLARE t record; g record; cols text; BEGIN"
+"  LOCK TABLE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics,"
+"             metrics_rollup.daily_metrics, metrics_rollup.rollup_dirty"
+"    IN ACCESS EXCLUSIVE MODE;"
+"  FOR t IN SELECT p.logicalrelid AS rel, c.relname"
+"             FROM pg_catalog.pg_dist_partition p"
+"             JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid"
+"            WHERE c.relnamespace = 'metrics_rollup'::pg_catalog.regnamespace"
+"            ORDER BY c.relname"
+"  LOOP"
+"    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)"
+"      INTO cols FROM pg_catalog.pg_attribute a"
+"     WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';"
+"    EXECUTE pg_catalog.format('CREATE TEMP TABLE mr_undistribute ON COMMIT DROP AS SELECT %s FROM %s',"
+"                              cols, t.rel);"
+"    PERFORM pg_catalog.master_remove_distributed_table_metadata_from_workers(t.rel, 'metrics_rollup', t.relname);"
+"    PERFORM pg_catalog.citus_drop_all_shards(t.rel, 'metrics_rollup', t.relname, false);"
+"    PERFORM pg_catalog.master_remove_partition_metadata(t.rel, 'metrics_rollup', t.relname);"
+"    EXECUTE pg_catalog.format('INSERT INTO %s (%s) SELECT %s FROM mr_undistribute',"
+"                              t.rel, cols, cols);"
+"    DROP TABLE mr_undistribute;"
+"  END LOOP;"
+"  FOR g IN SELECT r.tgname, r.tgrelid::pg_catalog.regclass AS rel FROM pg_catalog.pg_trigger r"
+"            WHERE r.tgrelid IN ('metrics_rollup.raw_metrics'::pg_catalog.regclass,"
+"                                'metrics_rollup.hourly_metrics'::pg_catalog.regclass,"
+"                                'metrics_rollup.daily_metrics'::pg_catalog.regclass,"
+"                                'metrics_rollup.rollup_dirty'::pg_catalog.regclass)"
+"              AND r.tgfoid = 'pg_catalog.citus_truncate_trigger'::pg_catalog.regproc"
+"  LOOP"
+"    EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', g.tgname, g.rel);"
+"  END LOOP;"
+"  FOR g IN SELECT * FROM metrics_rollup.citus_saved_triggers ORDER BY table_name, trigger_name"
+"  LOOP"
+"    EXECUTE g.definition;"
+"    IF g.description IS NOT NULL THEN"
+"      EXECUTE pg_catalog.format('COMMENT ON TRIGGER %I ON %s IS %L',"
+"                                g.trigger_name, g.table_name, g.description);"
+"    END IF;"
+"  END LOOP;"
+"  DELETE FROM metrics_rollup.citus_saved_triggers;"
+"  INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start)"
+"  SELECT DISTINCT r.kind, r.entity_id, pg_catalog.date_trunc('hour', r.recorded_at, 'UTC')"
+"    FROM metrics_rollup.raw_metrics r;"
+"  IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger"
+"              WHERE evtname = 'metrics_rollup_citus_drop') THEN"
+"    ALTER EXTENSION metrics_rollup DROP EVENT TRIGGER metrics_rollup_citus_drop;"
+"    DROP EVENT TRIGGER metrics_rollup_citus_drop;"
+"  END IF;"
+"END $u$";
 
 /* raw_metrics' distribution as last looked up; -1: look again */
 static int	citus_raw_state = -1;
@@ -375,6 +453,21 @@ citus_require_coordinator(const char *what)
 				 errhint("Connect to the coordinator (pg_dist_local_group.groupid = 0) and call it there.")));
 }
 
+/*
+ * search_path pg_catalog, pg_temp until AtEOXact_GUC(true, level): the
+ * trigger definitions distribute() saves and undistribute() runs are then
+ * written with every name schema-qualified.
+ */
+static int
+citus_pin_search_path(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", SECURITY_SEARCH_PATH, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
 static void
 citus_exec(const char *sql, const char *what)
 {
@@ -433,7 +526,10 @@ citus_table_relid(int i)
 Datum
 citus_distribute(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
+
 	citus_require_coordinator("metrics_rollup.distribute()");
+	nestlevel = citus_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	citus_exec(citus_drop_triggers_sql, "dropping the marking triggers");
@@ -446,27 +542,42 @@ citus_distribute(PG_FUNCTION_ARGS)
 	}
 	citus_exec(citus_create_event_trigger_sql, "creating the DROP EXTENSION event trigger");
 	SPI_finish();
+	AtEOXact_GUC(true, nestlevel);
 	citus_raw_state = -1;
 	PG_RETURN_VOID();
 }
 
+/* Is any table of ours distributed? */
+static bool
+citus_any_distributed(void)
+{
+	for (int i = 0; i < CITUS_NTABLES; i++)
+		if (citus_is_distributed(citus_table_relid(i)))
+			return true;
+	return false;
+}
+
 /*
- * undistribute(): not possible in place.  Citus's undistribute_table
- * recreates a table and refuses one that members of an extension depend on
- * (query_pieces(), the stats view); raw_metrics, hourly_metrics and
- * rollup_dirty all have such dependents.  Says so, and how to uninstall.
+ * undistribute(): the inverse of distribute() (citus_undistribute_sql).
+ * Every row comes back to the coordinator's own tables; worker nodes keep
+ * their (empty) local tables.  Idempotent: nothing when no table of ours
+ * is distributed.
  */
 Datum
 citus_undistribute(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
+
 	citus_require_coordinator("metrics_rollup.undistribute()");
-	if (!citus_is_distributed(citus_table_relid(0)))
+	if (!citus_any_distributed())
 		PG_RETURN_VOID();
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("metrics_rollup.undistribute() cannot bring the distributed tables back"),
-			 errdetail("Citus's undistribute_table recreates a table, and members of the extension (query_pieces(), the stats view) depend on these tables."),
-			 errhint("To uninstall, run DROP EXTENSION metrics_rollup on the coordinator: it removes every shard first. To keep the data, copy it out before.")));
+	nestlevel = citus_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	citus_exec(citus_undistribute_sql, "undistributing the tables");
+	SPI_finish();
+	AtEOXact_GUC(true, nestlevel);
+	citus_raw_state = -1;
 	PG_RETURN_VOID();
 }
 
@@ -680,7 +791,7 @@ static const char *const citus_cleanup_lock_sql =
  * rows of the hour are exactly the events it counts beyond its archived
  * part (an application's INSERT that no rollup has seen fails this test and
  * is left alone) gets archived := its own summary.  $1 hour, $2 its end,
- * $3 now.
+ * $3 now, $4 the batch's entity ids.
  */
 static const char *const citus_cleanup_archive_sql =
 "UPDATE metrics_rollup.hourly_metrics h"
@@ -691,7 +802,7 @@ static const char *const citus_cleanup_archive_sql =
 "                           THEN GREATEST((h.archived).name_at, h.last_recorded_at) END,"
 "                      h.last_recorded_at, h.percentiles_exact, h.sketch)::metrics_rollup.rollup_stats,"
 "       updated_at = $3::pg_catalog.timestamptz"
-" WHERE h.hour_start = $1"
+" WHERE h.hour_start = $1 AND h.entity_id = ANY ($4)"
 "   AND h.total_count - coalesce((h.archived).total_count, 0) > 0"
 "   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
 "                    WHERE d.entity_id = h.entity_id AND d.kind = h.kind AND d.hour_start = $1)"
@@ -700,15 +811,34 @@ static const char *const citus_cleanup_archive_sql =
 "         WHERE r.entity_id = h.entity_id AND r.kind = h.kind"
 "           AND r.recorded_at >= $1 AND r.recorded_at < $2)";
 
-/* The raw rows of the hour's fully archived, clean groups go. */
+/*
+ * The raw rows of the groups the archive statement just archived (same
+ * parameters) go.  A group archived by an earlier run that has raw rows
+ * again holds rows no hourly row counts (an application's INSERT into the
+ * distributed table writes no mark): they wait for a rollup.
+ */
 static const char *const citus_cleanup_delete_sql =
 "DELETE FROM metrics_rollup.raw_metrics r"
-" WHERE r.recorded_at >= $1 AND r.recorded_at < $2"
+" WHERE r.recorded_at >= $1 AND r.recorded_at < $2 AND r.entity_id = ANY ($4)"
 "   AND EXISTS (SELECT FROM metrics_rollup.hourly_metrics h"
 "                WHERE h.entity_id = r.entity_id AND h.kind = r.kind AND h.hour_start = $1"
-"                  AND (h.archived).total_count = h.total_count)"
+"                  AND (h.archived).total_count = h.total_count"
+"                  AND h.updated_at = $3::pg_catalog.timestamptz)"
 "   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
 "                    WHERE d.entity_id = r.entity_id AND d.kind = r.kind AND d.hour_start = $1)";
+
+/*
+ * The entities of an hour with rolled-up events not archived yet, and how
+ * many: what citus_cleanup_hour() may delete, in entity_id order.
+ */
+static const char *const citus_cleanup_entities_sql =
+"SELECT h.entity_id,"
+"       pg_catalog.sum(h.total_count - coalesce((h.archived).total_count, 0))::pg_catalog.int8"
+"  FROM metrics_rollup.hourly_metrics h"
+" WHERE h.hour_start = $1"
+" GROUP BY h.entity_id"
+" HAVING pg_catalog.sum(h.total_count - coalesce((h.archived).total_count, 0)) > 0"
+" ORDER BY 1";
 
 /* Hourly rows past rollup retention. */
 static const char *const citus_cleanup_hourly_sql =
@@ -735,23 +865,73 @@ citus_cleanup_hours(TimestampTz before, MemoryContext cxt, int *count)
 	return hours;
 }
 
-int64
-citus_cleanup_hour(TimestampTz hour)
+/*
+ * The hour's entities with events to archive, cut into batches of about
+ * batch_rows raw rows (at least one entity each): batches[i] is a text[]
+ * of entity ids, allocated in cxt.
+ */
+Datum *
+citus_cleanup_batches(TimestampTz hour, int batch_rows, MemoryContext cxt,
+					  int *count)
 {
-	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		args[3];
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(hour)};
+	Datum	   *batches;
+	Datum	   *ids;
+	int			nids = 0;
+	int64		rows = 0;
+	MemoryContext old;
+
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_entities_sql, 1, types, args,
+											NULL, true, 0),
+					  SPI_OK_SELECT, "listing an hour's entities to clean up");
+	old = MemoryContextSwitchTo(cxt);
+	batches = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	ids = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	*count = 0;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		ids[nids++] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull);
+		rows += DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+		if (rows >= batch_rows || i + 1 == SPI_processed)
+		{
+			/* the ids are copied into the array, out of SPI's memory */
+			batches[(*count)++] = PointerGetDatum(construct_array(ids, nids, TEXTOID,
+																  -1, false, TYPALIGN_INT));
+			nids = 0;
+			rows = 0;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+	return batches;
+}
+
+/*
+ * Archive and delete one batch of the hour (entity_ids, a text[]).  The
+ * lock holds writers off until commit: one batch's archive and delete.
+ */
+int64
+citus_cleanup_hour(TimestampTz hour, Datum entity_ids)
+{
+	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID};
+	Datum		args[4];
 
 	args[0] = TimestampTzGetDatum(hour);
 	args[1] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
 	args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[3] = entity_ids;
 	catalog_spi_check(SPI_execute(citus_cleanup_lock_sql, false, 0),
-					 SPI_OK_UTILITY, "locking raw_metrics");
-	catalog_spi_check(SPI_execute_with_args(citus_cleanup_archive_sql, 3, types, args,
-										   NULL, false, 0),
-					 SPI_OK_UPDATE, "archiving rolled-up hours");
-	catalog_spi_check(SPI_execute_with_args(citus_cleanup_delete_sql, 2, types, args,
-										   NULL, false, 0),
-					 SPI_OK_DELETE, "deleting archived raw rows");
+					  SPI_OK_UTILITY, "locking raw_metrics");
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_archive_sql, 4, types, args,
+											NULL, false, 0),
+					  SPI_OK_UPDATE, "archiving rolled-up hours");
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_delete_sql, 4, types, args,
+											NULL, false, 0),
+					  SPI_OK_DELETE, "deleting archived raw rows");
 	return (int64) SPI_processed;
 }
 

@@ -35,7 +35,9 @@
  * batches of ctids found through that index.
  *
  * On Citus (raw_metrics distributed, no DELETE trigger there) the run goes
- * hour by hour through citus.c's statements instead (cleanup_run_citus).
+ * hour by hour through citus.c's statements instead (cleanup_run_citus),
+ * each hour in batches of whole entities of about cleanup_batch_size raw
+ * rows, one transaction each in the worker (they lock out writers).
  *
  * One runner at a time, with rollup too: job_runner_lock() in every batch's
  * transaction.  run_cleanup() runs in the caller's transaction (a function
@@ -439,6 +441,30 @@ cleanup_hourly(const CleanupCutoffs *c, bool in_worker, CleanupResult *hourly)
 }
 
 /*
+ * One hour on Citus: its entities listed, then batches of about
+ * cleanup_batch_size raw rows, each archived and deleted in its own unit.
+ */
+static void
+cleanup_citus_hour(TimestampTz hour, bool in_worker, MemoryContext cxt,
+				   CleanupResult *raw)
+{
+	Datum	   *batches;
+	int			count;
+
+	cleanup_unit_begin(in_worker, "metrics_rollup: listing an hour's groups");
+	batches = citus_cleanup_batches(hour, mr_cleanup_batch_size, cxt, &count);
+	cleanup_unit_end(in_worker);
+	for (int i = 0; i < count; i++)
+	{
+		cleanup_unit_begin(in_worker, "metrics_rollup: deleting expired raw rows");
+		raw->rows += citus_cleanup_hour(hour, batches[i]);
+		cleanup_unit_end(in_worker);
+		pfree(DatumGetPointer(batches[i]));
+	}
+	pfree(batches);
+}
+
+/*
  * On Citus (citus.c): hour by hour, only the rolled-up, clean groups whose
  * raw rows the hourly row counts exactly (no DELETE trigger archives rows
  * there); dirty or unseen rows wait for the rollup, whatever their age.
@@ -456,11 +482,7 @@ cleanup_run_citus(const CleanupCutoffs *c, bool in_worker, MemoryContext cxt,
 	hours = citus_cleanup_hours(before, cxt, &count);
 	cleanup_unit_end(in_worker);
 	for (int i = 0; i < count; i++)
-	{
-		cleanup_unit_begin(in_worker, "metrics_rollup: deleting expired raw rows");
-		raw->rows += citus_cleanup_hour(hours[i]);
-		cleanup_unit_end(in_worker);
-	}
+		cleanup_citus_hour(hours[i], in_worker, cxt, raw);
 	raw->end = hourly->start = GetCurrentTimestamp();
 	cleanup_unit_begin(in_worker, "metrics_rollup: deleting expired hourly rows");
 	hourly->rows += citus_cleanup_hourly(c->hourly_retention);

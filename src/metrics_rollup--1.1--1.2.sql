@@ -791,7 +791,23 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'citus_undistribute'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION metrics_rollup.undistribute() IS
-  'On a Citus coordinator: nothing when the tables are not distributed; otherwise ERROR 0A000 (Citus cannot recreate tables that members of the extension depend on): to uninstall, DROP EXTENSION metrics_rollup removes every shard first.';
+  'On a Citus coordinator: the inverse of distribute(). Brings every row of the distributed tables back into the coordinator''s own tables (the same tables), removes their shards and Citus metadata, re-creates the triggers distribute() dropped and marks every hour with raw rows dirty for the next rollup; idempotent. ERROR 0A000 without Citus, 55000 on a worker node.';
+
+-- The triggers distribute() dropped, as pg_get_triggerdef() wrote them,
+-- for undistribute() to re-create (then emptied).
+CREATE TABLE metrics_rollup.citus_saved_triggers (
+    table_name   text NOT NULL,
+    trigger_name text NOT NULL,
+    definition   text NOT NULL,
+    description  text,
+    PRIMARY KEY (table_name, trigger_name)
+);
+COMMENT ON TABLE metrics_rollup.citus_saved_triggers IS
+  'Triggers of raw_metrics and hourly_metrics that distribute() dropped (they cannot run on shards), saved for undistribute() to re-create; empty when the tables are not distributed.';
+COMMENT ON COLUMN metrics_rollup.citus_saved_triggers.table_name IS 'The table, schema-qualified.';
+COMMENT ON COLUMN metrics_rollup.citus_saved_triggers.trigger_name IS 'The trigger''s name.';
+COMMENT ON COLUMN metrics_rollup.citus_saved_triggers.definition IS 'Its CREATE TRIGGER statement (pg_get_triggerdef, names schema-qualified).';
+COMMENT ON COLUMN metrics_rollup.citus_saved_triggers.description IS 'Its comment.';
 
 CREATE FUNCTION metrics_rollup.citus_before_drop_extension()
 RETURNS event_trigger

@@ -11,8 +11,10 @@
 # the single node's (counts, min/max/avg, exact p50/p95/p99 against
 # percentile_cont, sketch bytes); the rollup's aggregation runs on the
 # workers' shards; the worker nodes' maintenance workers skip rollup and
-# cleanup visibly with their circuits closed; DROP EXTENSION on the
-# coordinator leaves no shard on the workers.
+# cleanup visibly with their circuits closed; undistribute() brings every
+# row back into the coordinator's own tables with the triggers, and
+# distribute() again keeps them; DROP EXTENSION on the coordinator leaves
+# no shard on the workers.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -218,8 +220,23 @@ ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hou
 	'late events flushed on the cluster are rolled up as on one node');
 
 # --- cleanup on the shards: raw rows go, history stays ---------------------
-$coord->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_cleanup()');
+# The coordinator's maintenance worker cleans up (its first run is due at
+# start), in batches of about cleanup_batch_size raw rows, each its own
+# transaction: ~6,700 rows per hour make several batches per hour.
+$coord->append_conf('postgresql.conf', qq{
+metrics_rollup.cleanup_enabled = on
+metrics_rollup.cleanup_batch_size = 1000
+});
+$coord->restart;
+$coord->poll_query_until('postgres', q{
+	SELECT count(*) > 0 FROM metrics_rollup.job_history WHERE job = 'cleanup' AND status = 'ok'})
+  or diag('the coordinator ran no cleanup');
 $single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_cleanup()');
+is($coord->safe_psql('postgres', q{
+	SELECT min(n) >= 5 AND max(n) <= 8 FROM (
+	  SELECT count(DISTINCT updated_at) AS n FROM metrics_rollup.hourly_metrics
+	   WHERE hour_start < '2026-04-01' GROUP BY hour_start) b}),
+	't', 'the worker\'s cleanup archived each hour of ~6,800 raw rows in batches of ~1,000 (one transaction each)');
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.raw_metrics'),
 	'300', 'cleanup deleted the rolled-up raw rows on the shards (the recent hour stays)');
 ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
@@ -262,9 +279,85 @@ for my $w ($w1, $w2)
 		'closed,closed,closed,skipped', $w->name . ': every circuit closed, rollup shown as skipped');
 }
 
-# --- undistribute() says why not; DROP EXTENSION leaves no shard --------
-is(sqlstate_of($coord, 'PERFORM metrics_rollup.undistribute()'), '0A000',
-	'undistribute() of the distributed tables: 0A000 with the way to uninstall');
+# --- undistribute(): every row back in the coordinator's own tables --------
+# A direct INSERT into an old, cleaned hour: on Citus no mark says so (only
+# run_rollup(since) would count it); undistribute() marks every hour with
+# raw rows, so the next rollup counts it as the single node's trigger did.
+my $late_direct = q{INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, recorded_at, response_time, success)
+	VALUES ('tool', 'e2', '2026-03-01 11:15:00+00', 9.5, true)};
+$_->safe_psql('postgres', $late_direct) for ($coord, $single);
+my $raw_digest = q{
+	SELECT count(*) || ' ' || md5(string_agg(concat_ws('|', kind, entity_id, entity_name, recorded_at,
+	                                                   response_time, success, error_message),
+	                                         E'\n' ORDER BY kind, entity_id, recorded_at, response_time))
+	  FROM metrics_rollup.raw_metrics};
+my $table_digest = q{
+	SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), ''))
+	  FROM metrics_rollup.%s t};
+my %before = map { $_ => $coord->safe_psql('postgres', sprintf($table_digest, $_)) }
+	qw(hourly_metrics daily_metrics);
+my $before_raw = $coord->safe_psql('postgres', $raw_digest);
+# (parentheses aside: a WHEN clause written as a row comparison comes back
+# from pg_get_triggerdef() as the same conditions, nested differently)
+my $triggers = q{
+	SELECT string_agg(translate(pg_get_triggerdef(oid), '()', '') || ' -- ' || coalesce(obj_description(oid, 'pg_trigger'), ''),
+	                  E'\n' ORDER BY tgrelid::regclass::text, tgname)
+	  FROM pg_trigger
+	 WHERE tgrelid IN ('metrics_rollup.raw_metrics'::regclass, 'metrics_rollup.hourly_metrics'::regclass,
+	                   'metrics_rollup.daily_metrics'::regclass, 'metrics_rollup.rollup_dirty'::regclass)};
+
+$coord->safe_psql('postgres', 'SELECT metrics_rollup.undistribute()');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'metrics_rollup.%'}),
+	'0', 'undistribute(): no table of ours left in the Citus metadata');
+for my $w ($w1, $w2)
+{
+	is($w->safe_psql('postgres', q{
+		SET citus.show_shards_for_app_name_prefixes = '*';
+		SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		         WHERE n.nspname = 'metrics_rollup' AND c.relname ~ '_[0-9]+$')
+		       || ' ' || (SELECT count(*) FROM pg_dist_partition)}),
+		'0 0', $w->name . ': undistribute() removed every shard and the metadata');
+}
+is($coord->safe_psql('postgres', $raw_digest), $before_raw,
+	'undistribute(): every raw row came back from the shards into the coordinator\'s raw_metrics');
+is($coord->safe_psql('postgres', sprintf($table_digest, $_)), $before{$_},
+	"undistribute(): every row of $_ came back, unchanged") for sort keys %before;
+is($coord->safe_psql('postgres', $triggers), $single->safe_psql('postgres', $triggers),
+	'undistribute(): the triggers distribute() dropped are back as on a single node (and Citus\'s are gone)');
+is($coord->safe_psql('postgres', q{
+	SELECT metrics_rollup.citus_is_distributed() || ' '
+	       || (SELECT count(*) FROM metrics_rollup.citus_saved_triggers) || ' '
+	       || (SELECT count(*) FROM pg_event_trigger WHERE evtname = 'metrics_rollup_citus_drop')}),
+	'false 0 0', 'undistribute(): the query path is the single node\'s, no saved trigger, no event trigger');
+$coord->safe_psql('postgres', 'SELECT metrics_rollup.undistribute()');
+pass('undistribute() a second time does nothing');
+
+$_->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()') for ($coord, $single);
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'after undistribute() and a rollup every hourly row equals the single node\'s (the direct INSERT into a cleaned hour counted)');
+check_queries('after undistribute()');
+# the coordinator's own flush writes into its own table again
+for my $n ($coord, $single)
+{
+	$n->safe_psql('postgres', q{
+		SELECT metrics_rollup.record('tool', 'e4', 0.25, true, NULL, NULL, '2026-03-01 12:10:00+00');
+		SELECT metrics_rollup.flush();
+		SELECT * FROM metrics_rollup.run_rollup();});
+}
+is($coord->safe_psql('postgres', $raw_digest), $single->safe_psql('postgres', $raw_digest),
+	'after undistribute() record() lands in the coordinator\'s raw_metrics: raw rows equal the single node\'s');
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'... and is rolled up as on one node');
+
+# and back: distribute() again keeps every row
+$before_raw = $coord->safe_psql('postgres', $raw_digest);
+$coord->safe_psql('postgres', 'SELECT metrics_rollup.distribute(4)');
+is($coord->safe_psql('postgres', $raw_digest), $before_raw, 'distribute() after undistribute() keeps every raw row');
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'... and every hourly row');
+
+# --- DROP EXTENSION leaves no shard ----------------------------------------
 $coord->safe_psql('postgres', 'DROP EXTENSION metrics_rollup');
 is($coord->safe_psql('postgres', q{
 	SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'metrics_rollup.%'}),
