@@ -12,8 +12,10 @@
  *     other table stays local to each node (none is ever joined with a
  *     distributed one).  The statement triggers of raw_metrics and
  *     hourly_metrics cannot run on shards (their transition tables are not
- *     visible to the queries Citus routes), so they are dropped; the flush
- *     writes its own dirty marks.  An event trigger drops the distributed
+ *     visible to the queries Citus routes), so they are saved and dropped;
+ *     raw_metrics gets the shard triggers instead (citus_raw_changed(),
+ *     1.2 script: marks and the DELETE archive written into the co-located
+ *     shards, for every writer).  An event trigger drops the distributed
  *     tables (so Citus removes their shards) before DROP EXTENSION, which
  *     otherwise fails on the workers' shards.
  *   - undistribute(): the inverse, in place: the same tables (members of
@@ -25,10 +27,11 @@
  *     raw_metrics' relcache entry or OID changes (Citus invalidates it when
  *     it distributes or undistributes a table).
  *   - citus_flush_range(): the flush's INSERT ... SELECT FROM unnest($n)
- *     that Citus routes to the shards, with the batch's dirty marks in the
- *     same transaction.  The marks and the rows of one entity share a shard
- *     group, which Citus writes over one connection, so the worker commits
- *     them together: a rollup that deleted a mark sees the rows.
+ *     that Citus routes to the shards; the shard trigger writes each
+ *     shard's marks in the same statement, into the co-located shard of
+ *     rollup_dirty, so a rollup that deleted a mark sees the rows.
+ *   - the rollup of an hour and the cleanup's batches on distributed
+ *     tables (called by rollup.c and cleanup.c).
  *
  * Must never: write into a distributed table other than through a statement
  * Citus plans (a direct heap or COPY write lands in the coordinator's shell
@@ -102,6 +105,35 @@ static const char *const citus_drop_triggers_sql =
 "  END LOOP;"
 "END $d$";
 
+/*
+ * The shard triggers (citus_raw_changed(), 1.2 script): created on the
+ * distributed raw_metrics, so Citus creates them on every shard (with
+ * citus.enable_unsafe_triggers on: citus_set_unsafe_triggers()).
+ */
+static const char *const citus_create_shard_triggers_sql =
+"DO $t$ DECLARE t record; BEGIN"
+"  FOR t IN SELECT * FROM (VALUES"
+"      ('citus_raw_inserted', 'INSERT', 'NEW TABLE AS new_rows',"
+"       'Dirty marks of the inserted rows, written on their shards (citus_raw_changed()).'),"
+"      ('citus_raw_updated', 'UPDATE', 'OLD TABLE AS old_rows NEW TABLE AS new_rows',"
+"       'Forced dirty marks of the updated rows, written on their shards (citus_raw_changed()).'),"
+"      ('citus_raw_deleted', 'DELETE', 'OLD TABLE AS old_rows',"
+"       'The deleted rows archived into their hourly rows, with dirty marks, on their shards (citus_raw_changed()).'))"
+"      v(name, event, transition, description)"
+"  LOOP"
+"    IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger"
+"                    WHERE tgrelid = 'metrics_rollup.raw_metrics'::pg_catalog.regclass"
+"                      AND tgname = t.name) THEN"
+"      EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER %s ON metrics_rollup.raw_metrics"
+"                                 REFERENCING %s FOR EACH STATEMENT"
+"                                 EXECUTE FUNCTION metrics_rollup.citus_raw_changed()',"
+"                                t.name, t.event, t.transition);"
+"      EXECUTE pg_catalog.format('COMMENT ON TRIGGER %I ON metrics_rollup.raw_metrics IS %L',"
+"                                t.name, t.description);"
+"    END IF;"
+"  END LOOP;"
+"END $t$";
+
 /* The event trigger that removes the shards before DROP EXTENSION. */
 static const char *const citus_create_event_trigger_sql =
 "DO $e$ BEGIN"
@@ -158,18 +190,21 @@ static const char *const citus_drop_distributed_sql =
  * Citus's own DROP TABLE trigger does it (on workers Citus leaves a table
  * owned by an extension in place and removes only the metadata), and the
  * rows written back into the table, now local: the same table, so every
- * member of the extension that depends on it is untouched.  Then Citus's
+ * member of the extension that depends on it is untouched (the shard
+ * triggers go first, everywhere).  Then Citus's
  * truncate triggers go, ours come back from citus_saved_triggers, every
- * group-hour with raw rows gets a dirty mark (applications' INSERTs into
- * the distributed table were counted only through the late-data window:
- * the next rollup re-checks all of them), and the DROP EXTENSION event
- * trigger goes.
+ * group-hour with raw rows gets a dirty mark (the next rollup re-checks
+ * them all, whatever happened to the tables meanwhile), and the DROP
+ * EXTENSION event trigger goes.
  */
 static const char *const citus_undistribute_sql =
 "DO $u$ DECLARE t record; g record; cols text; BEGIN"
 "  LOCK TABLE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics,"
 "             metrics_rollup.daily_metrics, metrics_rollup.rollup_dirty"
 "    IN ACCESS EXCLUSIVE MODE;"
+"  DROP TRIGGER IF EXISTS citus_raw_inserted ON metrics_rollup.raw_metrics;"
+"  DROP TRIGGER IF EXISTS citus_raw_updated ON metrics_rollup.raw_metrics;"
+"  DROP TRIGGER IF EXISTS citus_raw_deleted ON metrics_rollup.raw_metrics;"
 "  FOR t IN SELECT p.logicalrelid AS rel, c.relname"
 "             FROM pg_catalog.pg_dist_partition p"
 "             JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid"
@@ -359,15 +394,6 @@ static const char *const citus_flush_rows_sql =
 "   pg_catalog.unnest($4::pg_catalog.timestamptz[]), pg_catalog.unnest($5::pg_catalog.float8[]),"
 "   pg_catalog.unnest($6::pg_catalog.bool[]), pg_catalog.unnest($7::pg_catalog.text[]))";
 
-/* The batch's marks, one per (kind, entity_id, UTC hour), in key order. */
-static const char *const citus_flush_marks_sql =
-"INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start)"
-" SELECT DISTINCT u.k, u.e, pg_catalog.date_trunc('hour', u.t, 'UTC')"
-"   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),"
-"                   pg_catalog.unnest($2::pg_catalog.text[]),"
-"                   pg_catalog.unnest($4::pg_catalog.timestamptz[])) AS u(k, e, t)"
-"  ORDER BY 1, 2, 3";
-
 /* One column's array, NULL elements where nulls[i] is 'n'. */
 static Datum
 citus_array(Datum *values, char *nulls, int n, Oid type)
@@ -421,12 +447,10 @@ citus_flush_range(uint64 first, uint64 count)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* citus_raw_changed() marks the rows on their shards */
 	catalog_spi_check(SPI_execute_with_args(citus_flush_rows_sql, CATALOG_RAW_NCOLUMNS,
 										   types, args, NULL, false, 0),
 					 SPI_OK_INSERT, "inserting into the distributed raw_metrics");
-	catalog_spi_check(SPI_execute_with_args(citus_flush_marks_sql, CATALOG_RAW_NCOLUMNS,
-										   types, args, NULL, false, 0),
-					 SPI_OK_INSERT, "writing dirty marks");
 	SPI_finish();
 }
 
@@ -456,7 +480,8 @@ citus_require_coordinator(const char *what)
 /*
  * search_path pg_catalog, pg_temp until AtEOXact_GUC(true, level): the
  * trigger definitions distribute() saves and undistribute() runs are then
- * written with every name schema-qualified.
+ * written with every name schema-qualified; and citus.enable_unsafe_triggers
+ * on, for the shard triggers' DDL.
  */
 static int
 citus_pin_search_path(void)
@@ -464,6 +489,9 @@ citus_pin_search_path(void)
 	int			level = NewGUCNestLevel();
 
 	(void) set_config_option("search_path", SECURITY_SEARCH_PATH, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* Citus refuses trigger DDL on a distributed table without it */
+	(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_SUSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return level;
 }
@@ -540,6 +568,7 @@ citus_distribute(PG_FUNCTION_ARGS)
 		citus_distribute_table(i, PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0),
 							   PG_ARGISNULL(0));
 	}
+	citus_exec(citus_create_shard_triggers_sql, "creating the shard triggers");
 	citus_exec(citus_create_event_trigger_sql, "creating the DROP EXTENSION event trigger");
 	SPI_finish();
 	AtEOXact_GUC(true, nestlevel);
@@ -634,25 +663,32 @@ citus_before_drop_extension(PG_FUNCTION_ARGS)
 /*
  * Take out the hour's marks ($1; $2/$3: one group only, or NULL): the
  * groups come back as "kind/entity_id" keys (a kind never holds a '/') and
- * entity ids, for filters every shard evaluates locally.
+ * entity ids, for filters every shard evaluates locally, and the keys of
+ * forced marks (raw rows updated, run_rollup(since)).
  */
 static const char *const citus_take_marks_sql =
 "WITH x AS (DELETE FROM metrics_rollup.rollup_dirty"
 "            WHERE hour_start = $1"
 "              AND ($2::pg_catalog.text IS NULL OR (kind = $2 AND entity_id = $3))"
-"           RETURNING kind, entity_id)"
+"           RETURNING kind, entity_id, force)"
 " SELECT pg_catalog.array_agg(DISTINCT x.kind OPERATOR(pg_catalog.||) '/'"
 "                             OPERATOR(pg_catalog.||) x.entity_id),"
-"        pg_catalog.array_agg(DISTINCT x.entity_id)"
+"        pg_catalog.array_agg(DISTINCT x.entity_id),"
+"        coalesce(pg_catalog.array_agg(DISTINCT x.kind OPERATOR(pg_catalog.||) '/'"
+"                                      OPERATOR(pg_catalog.||) x.entity_id)"
+"                     FILTER (WHERE x.force), '{}')"
 "   FROM x";
 
 /*
  * Recompute the taken groups as archived (+) their raw rows, in one
  * INSERT ... SELECT that Citus pushes down to each shard group: the raw
  * rows are grouped by (kind, entity_id) on the shard (entity_id is the
- * distribution column), joined with the co-located hourly row.  $1 hour,
- * $2 keys, $3 entity ids, $4 now (ON CONFLICT DO UPDATE may not call
- * now() on Citus), $5 the hour's end.  Returns each written row's raw count.
+ * distribution column), joined with the co-located hourly row.  As on one
+ * node (rollup.c), a row whose count already equals archived (+) raw is
+ * unchanged and not rewritten unless its mark is forced.  $1 hour, $2 keys,
+ * $3 entity ids, $4 now (ON CONFLICT DO UPDATE may not call now() on
+ * Citus), $5 the hour's end, $6 forced keys.  Returns each written row's
+ * raw count.
  */
 static const char *const citus_rollup_write_sql =
 "INSERT INTO metrics_rollup.hourly_metrics AS h"
@@ -677,7 +713,10 @@ static const char *const citus_rollup_write_sql =
 "                    AND (r.kind OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) r.entity_id) = ANY ($2)"
 "                  GROUP BY r.kind, r.entity_id) x"
 "           LEFT JOIN metrics_rollup.hourly_metrics a"
-"             ON a.entity_id = x.entity_id AND a.kind = x.kind AND a.hour_start = $1) m"
+"             ON a.entity_id = x.entity_id AND a.kind = x.kind AND a.hour_start = $1"
+"          WHERE (x.kind OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) x.entity_id) = ANY ($6)"
+"             OR a.total_count IS DISTINCT FROM"
+"                (x.s).total_count + coalesce((a.archived).total_count, 0)) m"
 " ON CONFLICT (kind, entity_id, hour_start) DO UPDATE SET"
 "       entity_name = coalesce(excluded.entity_name, h.entity_name),"
 "       total_count = excluded.total_count, success_count = excluded.success_count,"
@@ -723,10 +762,10 @@ void
 citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 					RollupTotals *totals)
 {
-	Oid			types[5] = {TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Oid			types[6] = {TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID};
 	Oid			take_types[3] = {TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		args[5];
+	Datum		args[6];
 	char		take_nulls[3] = {' ', kind ? ' ' : 'n', kind ? ' ' : 'n'};
 	bool		isnull;
 	SPITupleTable *marks;
@@ -750,9 +789,10 @@ citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 	args[2] = SPI_getbinval(marks->vals[0], marks->tupdesc, 2, &isnull);
 	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	args[4] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
+	args[5] = SPI_getbinval(marks->vals[0], marks->tupdesc, 3, &isnull);
 
 	/* a new statement, so a new snapshot: see rollup.c's header */
-	catalog_spi_check(SPI_execute_with_args(citus_rollup_write_sql, 5, types,
+	catalog_spi_check(SPI_execute_with_args(citus_rollup_write_sql, 6, types,
 										   args, NULL, false, 0),
 					 SPI_OK_INSERT_RETURNING, "writing hourly rows");
 	totals->rows_written += (int64) SPI_processed;
@@ -779,66 +819,29 @@ static const char *const citus_cleanup_hours_sql =
 "  FROM metrics_rollup.raw_metrics WHERE recorded_at < $1 ORDER BY 1";
 
 /*
- * No writer may add raw rows or marks between the archive and the delete:
- * every routed INSERT locks raw_metrics (the shell) on the node it starts
- * from, and Citus takes this lock on every node.
- */
-static const char *const citus_cleanup_lock_sql =
-"LOCK TABLE metrics_rollup.raw_metrics IN SHARE MODE";
-
-/*
- * The fast archive on the shards: an hourly row without a mark whose raw
- * rows of the hour are exactly the events it counts beyond its archived
- * part (an application's INSERT that no rollup has seen fails this test and
- * is left alone) gets archived := its own summary.  $1 hour, $2 its end,
- * $3 now, $4 the batch's entity ids.
- */
-static const char *const citus_cleanup_archive_sql =
-"UPDATE metrics_rollup.hourly_metrics h"
-"   SET archived = ROW(h.total_count, h.success_count, h.min_response_time, h.max_response_time,"
-"                      h.sum_response_time, h.p50_response_time, h.p95_response_time,"
-"                      h.p99_response_time, h.entity_name,"
-"                      CASE WHEN h.entity_name IS NOT NULL"
-"                           THEN GREATEST((h.archived).name_at, h.last_recorded_at) END,"
-"                      h.last_recorded_at, h.percentiles_exact, h.sketch)::metrics_rollup.rollup_stats,"
-"       updated_at = $3::pg_catalog.timestamptz"
-" WHERE h.hour_start = $1 AND h.entity_id = ANY ($4)"
-"   AND h.total_count - coalesce((h.archived).total_count, 0) > 0"
-"   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
-"                    WHERE d.entity_id = h.entity_id AND d.kind = h.kind AND d.hour_start = $1)"
-"   AND h.total_count - coalesce((h.archived).total_count, 0) ="
-"       (SELECT pg_catalog.count(*) FROM metrics_rollup.raw_metrics r"
-"         WHERE r.entity_id = h.entity_id AND r.kind = h.kind"
-"           AND r.recorded_at >= $1 AND r.recorded_at < $2)";
-
-/*
- * The raw rows of the groups the archive statement just archived (same
- * parameters) go.  A group archived by an earlier run that has raw rows
- * again holds rows no hourly row counts (an application's INSERT into the
- * distributed table writes no mark): they wait for a rollup.
+ * One batch of an hour's raw rows goes: $1 hour, $2 its end, $3 the batch's
+ * entity ids, $4 true when the hour is past retention_days (every row
+ * goes; otherwise only rolled-up, clean groups: an hourly row and no mark).
+ * citus_raw_changed() archives the deleted events into their hourly rows
+ * and marks them, on the shards, in the same statement: nothing is lost
+ * and no writer waits (no lock beyond the DELETE's own).
  */
 static const char *const citus_cleanup_delete_sql =
 "DELETE FROM metrics_rollup.raw_metrics r"
-" WHERE r.recorded_at >= $1 AND r.recorded_at < $2 AND r.entity_id = ANY ($4)"
-"   AND EXISTS (SELECT FROM metrics_rollup.hourly_metrics h"
-"                WHERE h.entity_id = r.entity_id AND h.kind = r.kind AND h.hour_start = $1"
-"                  AND (h.archived).total_count = h.total_count"
-"                  AND h.updated_at = $3::pg_catalog.timestamptz)"
-"   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
-"                    WHERE d.entity_id = r.entity_id AND d.kind = r.kind AND d.hour_start = $1)";
+" WHERE r.recorded_at >= $1 AND r.recorded_at < $2 AND r.entity_id = ANY ($3)"
+"   AND ($4"
+"        OR (EXISTS (SELECT FROM metrics_rollup.hourly_metrics h"
+"                     WHERE h.entity_id = r.entity_id AND h.kind = r.kind AND h.hour_start = $1)"
+"            AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
+"                             WHERE d.entity_id = r.entity_id AND d.kind = r.kind"
+"                               AND d.hour_start = $1)))";
 
-/*
- * The entities of an hour with rolled-up events not archived yet, and how
- * many: what citus_cleanup_hour() may delete, in entity_id order.
- */
+/* The entities with raw rows in an hour, and how many, in entity_id order. */
 static const char *const citus_cleanup_entities_sql =
-"SELECT h.entity_id,"
-"       pg_catalog.sum(h.total_count - coalesce((h.archived).total_count, 0))::pg_catalog.int8"
-"  FROM metrics_rollup.hourly_metrics h"
-" WHERE h.hour_start = $1"
-" GROUP BY h.entity_id"
-" HAVING pg_catalog.sum(h.total_count - coalesce((h.archived).total_count, 0)) > 0"
-" ORDER BY 1";
+"SELECT r.entity_id, pg_catalog.count(*)"
+"  FROM metrics_rollup.raw_metrics r"
+" WHERE r.recorded_at >= $1 AND r.recorded_at < $2"
+" GROUP BY r.entity_id ORDER BY 1";
 
 /* Hourly rows past rollup retention. */
 static const char *const citus_cleanup_hourly_sql =
@@ -866,23 +869,25 @@ citus_cleanup_hours(TimestampTz before, MemoryContext cxt, int *count)
 }
 
 /*
- * The hour's entities with events to archive, cut into batches of about
- * batch_rows raw rows (at least one entity each): batches[i] is a text[]
- * of entity ids, allocated in cxt.
+ * The hour's entities with raw rows, cut into batches of about batch_rows
+ * raw rows (at least one entity each): batches[i] is a text[] of entity
+ * ids, allocated in cxt.
  */
 Datum *
 citus_cleanup_batches(TimestampTz hour, int batch_rows, MemoryContext cxt,
 					  int *count)
 {
-	Oid			types[1] = {TIMESTAMPTZOID};
-	Datum		args[1] = {TimestampTzGetDatum(hour)};
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2];
 	Datum	   *batches;
 	Datum	   *ids;
 	int			nids = 0;
 	int64		rows = 0;
 	MemoryContext old;
 
-	catalog_spi_check(SPI_execute_with_args(citus_cleanup_entities_sql, 1, types, args,
+	args[0] = TimestampTzGetDatum(hour);
+	args[1] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_entities_sql, 2, types, args,
 											NULL, true, 0),
 					  SPI_OK_SELECT, "listing an hour's entities to clean up");
 	old = MemoryContextSwitchTo(cxt);
@@ -905,33 +910,26 @@ citus_cleanup_batches(TimestampTz hour, int batch_rows, MemoryContext cxt,
 			rows = 0;
 		}
 	}
+	pfree(ids);
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 	return batches;
 }
 
-/*
- * Archive and delete one batch of the hour (entity_ids, a text[]).  The
- * lock holds writers off until commit: one batch's archive and delete.
- */
+/* Delete one batch of the hour (entity_ids, a text[]); see the statement. */
 int64
-citus_cleanup_hour(TimestampTz hour, Datum entity_ids)
+citus_cleanup_hour(TimestampTz hour, Datum entity_ids, bool expired)
 {
-	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID};
+	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, BOOLOID};
 	Datum		args[4];
 
 	args[0] = TimestampTzGetDatum(hour);
 	args[1] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
-	args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	args[3] = entity_ids;
-	catalog_spi_check(SPI_execute(citus_cleanup_lock_sql, false, 0),
-					  SPI_OK_UTILITY, "locking raw_metrics");
-	catalog_spi_check(SPI_execute_with_args(citus_cleanup_archive_sql, 4, types, args,
-											NULL, false, 0),
-					  SPI_OK_UPDATE, "archiving rolled-up hours");
+	args[2] = entity_ids;
+	args[3] = BoolGetDatum(expired);
 	catalog_spi_check(SPI_execute_with_args(citus_cleanup_delete_sql, 4, types, args,
 											NULL, false, 0),
-					  SPI_OK_DELETE, "deleting archived raw rows");
+					  SPI_OK_DELETE, "deleting expired raw rows");
 	return (int64) SPI_processed;
 }
 
