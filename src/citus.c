@@ -12,30 +12,34 @@
  *     other table stays local to each node (none is ever joined with a
  *     distributed one).  The statement triggers of raw_metrics and
  *     hourly_metrics cannot run on shards (their transition tables are not
- *     visible to the queries Citus routes), so they are dropped; the flush
- *     writes its own dirty marks.  An event trigger drops the distributed
+ *     visible to the queries Citus routes), so they are saved and dropped;
+ *     raw_metrics gets the shard triggers instead (citus_raw_changed(),
+ *     1.2 script: marks and the DELETE archive written into the co-located
+ *     shards, for every writer).  An event trigger drops the distributed
  *     tables (so Citus removes their shards) before DROP EXTENSION, which
  *     otherwise fails on the workers' shards.
- *   - undistribute(): a clear ERROR while the tables are distributed
- *     (Citus cannot recreate tables that extension members depend on).
+ *   - undistribute(): the inverse, in place: the same tables (members of
+ *     the extension depend on them, so Citus's undistribute_table, which
+ *     recreates a table, refuses them) get their rows back from the shards,
+ *     lose their Citus metadata, and get the saved triggers back.
  *   - citus_role(): standalone, coordinator or worker (pg_dist_local_group).
  *   - citus_raw_distributed(): a backend-local answer, recomputed when
  *     raw_metrics' relcache entry or OID changes (Citus invalidates it when
  *     it distributes or undistributes a table).
  *   - citus_flush_range(): the flush's INSERT ... SELECT FROM unnest($n)
- *     that Citus routes to the shards, with the batch's dirty marks in the
- *     same transaction.  The marks and the rows of one entity share a shard
- *     group, which Citus writes over one connection, so the worker commits
- *     them together: a rollup that deleted a mark sees the rows.
- *   - citus_rollup_groups() and the cleanup: the rollup and cleanup of
- *     hours on the distributed tables, and the daily level's invalidation
- *     there, which the dropped daily_hourly_* triggers do on one node: the
- *     rollup unmarks and queues the (kind, UTC day)s of the hourly rows it
- *     inserted or changed (its upsert skips rows whose figures stay the
- *     same), the hourly retention those of the rows it deletes, in the same
- *     transaction (daily_queue and daily_built are local tables of the
- *     coordinator, written by statements of their own).  Direct writes into
- *     the distributed hourly_metrics are not tracked.
+ *     that Citus routes to the shards; the shard trigger writes each
+ *     shard's marks in the same statement, into the co-located shard of
+ *     rollup_dirty, so a rollup that deleted a mark sees the rows.
+ *   - the rollup of an hour and the cleanup's batches on distributed
+ *     tables (called by rollup.c and cleanup.c), and the daily level's
+ *     invalidation there, which the dropped daily_hourly_* triggers do on
+ *     one node: the rollup unmarks and queues the (kind, UTC day)s of the
+ *     hourly rows it inserted or changed (its upsert skips rows whose
+ *     figures stay the same), the hourly retention those of the rows it
+ *     deletes, in the same transaction (daily_queue and daily_built are
+ *     local tables of the coordinator, written by statements of their
+ *     own).  Direct writes into the distributed hourly_metrics are not
+ *     tracked.
  *
  * Must never: write into a distributed table other than through a statement
  * Citus plans (a direct heap or COPY write lands in the coordinator's shell
@@ -61,6 +65,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -68,6 +73,7 @@
 #include "buffer.h"
 #include "catalog.h"
 #include "citus.h"
+#include "security.h"
 
 PG_FUNCTION_INFO_V1(citus_distribute);
 PG_FUNCTION_INFO_V1(citus_undistribute);
@@ -84,20 +90,58 @@ static const char *const citus_tables[] = {
 
 #define CITUS_NTABLES ((int) lengthof(citus_tables))
 
-/* The triggers distribute() drops (those that exist: idempotent). */
+/*
+ * The triggers distribute() drops (those that exist: idempotent), each saved
+ * first in citus_saved_triggers (definition and comment) for undistribute().
+ */
 static const char *const citus_drop_triggers_sql =
 "DO $d$ DECLARE t record; BEGIN"
-"  FOR t IN SELECT tgname, tgrelid::pg_catalog.regclass AS rel FROM pg_catalog.pg_trigger"
-"            WHERE tgrelid IN ('metrics_rollup.raw_metrics'::pg_catalog.regclass,"
-"                              'metrics_rollup.hourly_metrics'::pg_catalog.regclass)"
-"              AND tgname IN ('rollup_mark_inserted', 'rollup_mark_updated',"
-"                             'rollup_archive_deleted', 'daily_hourly_inserted',"
-"                             'daily_hourly_deleted', 'daily_hourly_updated',"
-"                             'daily_hourly_truncated')"
+"  FOR t IN SELECT g.oid, g.tgname, g.tgrelid::pg_catalog.regclass AS rel FROM pg_catalog.pg_trigger g"
+"            WHERE g.tgrelid IN ('metrics_rollup.raw_metrics'::pg_catalog.regclass,"
+"                                'metrics_rollup.hourly_metrics'::pg_catalog.regclass)"
+"              AND g.tgname IN ('rollup_mark_inserted', 'rollup_mark_updated',"
+"                               'rollup_archive_deleted', 'daily_hourly_inserted',"
+"                               'daily_hourly_deleted', 'daily_hourly_updated',"
+"                               'daily_hourly_truncated')"
 "  LOOP"
+"    INSERT INTO metrics_rollup.citus_saved_triggers"
+"           (table_name, trigger_name, definition, description)"
+"    VALUES (t.rel::pg_catalog.text, t.tgname, pg_catalog.pg_get_triggerdef(t.oid),"
+"            pg_catalog.obj_description(t.oid, 'pg_trigger'))"
+"    ON CONFLICT (table_name, trigger_name) DO UPDATE SET"
+"           definition = excluded.definition, description = excluded.description;"
 "    EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);"
 "  END LOOP;"
 "END $d$";
+
+/*
+ * The shard triggers (citus_raw_changed(), 1.2 script): created on the
+ * distributed raw_metrics, so Citus creates them on every shard (with
+ * citus.enable_unsafe_triggers on: citus_set_unsafe_triggers()).
+ */
+static const char *const citus_create_shard_triggers_sql =
+"DO $t$ DECLARE t record; BEGIN"
+"  FOR t IN SELECT * FROM (VALUES"
+"      ('citus_raw_inserted', 'INSERT', 'NEW TABLE AS new_rows',"
+"       'Dirty marks of the inserted rows, written on their shards (citus_raw_changed()).'),"
+"      ('citus_raw_updated', 'UPDATE', 'OLD TABLE AS old_rows NEW TABLE AS new_rows',"
+"       'Forced dirty marks of the updated rows, written on their shards (citus_raw_changed()).'),"
+"      ('citus_raw_deleted', 'DELETE', 'OLD TABLE AS old_rows',"
+"       'The deleted rows archived into their hourly rows, with dirty marks, on their shards (citus_raw_changed()).'))"
+"      v(name, event, transition, description)"
+"  LOOP"
+"    IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger"
+"                    WHERE tgrelid = 'metrics_rollup.raw_metrics'::pg_catalog.regclass"
+"                      AND tgname = t.name) THEN"
+"      EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER %s ON metrics_rollup.raw_metrics"
+"                                 REFERENCING %s FOR EACH STATEMENT"
+"                                 EXECUTE FUNCTION metrics_rollup.citus_raw_changed()',"
+"                                t.name, t.event, t.transition);"
+"      EXECUTE pg_catalog.format('COMMENT ON TRIGGER %I ON metrics_rollup.raw_metrics IS %L',"
+"                                t.name, t.description);"
+"    END IF;"
+"  END LOOP;"
+"END $t$";
 
 /* The event trigger that removes the shards before DROP EXTENSION. */
 static const char *const citus_create_event_trigger_sql =
@@ -147,6 +191,74 @@ static const char *const citus_drop_distributed_sql =
 "    EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %s CASCADE', t.logicalrelid);"
 "  END LOOP;"
 "END $d$";
+
+/*
+ * undistribute(), in one transaction (see citus_undistribute()).  Each
+ * distributed table of ours: its rows are read into a temporary table (Citus
+ * brings them from the shards), its shards and metadata removed the way
+ * Citus's own DROP TABLE trigger does it (on workers Citus leaves a table
+ * owned by an extension in place and removes only the metadata), and the
+ * rows written back into the table, now local: the same table, so every
+ * member of the extension that depends on it is untouched (the shard
+ * triggers go first, everywhere).  Then Citus's
+ * truncate triggers go, ours come back from citus_saved_triggers, every
+ * group-hour with raw rows gets a dirty mark (the next rollup re-checks
+ * them all, whatever happened to the tables meanwhile), and the DROP
+ * EXTENSION event trigger goes.
+ */
+static const char *const citus_undistribute_sql =
+"DO $u$ DECLARE t record; g record; cols text; BEGIN"
+"  LOCK TABLE metrics_rollup.raw_metrics, metrics_rollup.hourly_metrics,"
+"             metrics_rollup.daily_metrics, metrics_rollup.rollup_dirty"
+"    IN ACCESS EXCLUSIVE MODE;"
+"  DROP TRIGGER IF EXISTS citus_raw_inserted ON metrics_rollup.raw_metrics;"
+"  DROP TRIGGER IF EXISTS citus_raw_updated ON metrics_rollup.raw_metrics;"
+"  DROP TRIGGER IF EXISTS citus_raw_deleted ON metrics_rollup.raw_metrics;"
+"  FOR t IN SELECT p.logicalrelid AS rel, c.relname"
+"             FROM pg_catalog.pg_dist_partition p"
+"             JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid"
+"            WHERE c.relnamespace = 'metrics_rollup'::pg_catalog.regnamespace"
+"            ORDER BY c.relname"
+"  LOOP"
+"    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)"
+"      INTO cols FROM pg_catalog.pg_attribute a"
+"     WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';"
+"    EXECUTE pg_catalog.format('CREATE TEMP TABLE mr_undistribute ON COMMIT DROP AS SELECT %s FROM %s',"
+"                              cols, t.rel);"
+"    PERFORM pg_catalog.master_remove_distributed_table_metadata_from_workers(t.rel, 'metrics_rollup', t.relname);"
+"    PERFORM pg_catalog.citus_drop_all_shards(t.rel, 'metrics_rollup', t.relname, false);"
+"    PERFORM pg_catalog.master_remove_partition_metadata(t.rel, 'metrics_rollup', t.relname);"
+"    EXECUTE pg_catalog.format('INSERT INTO %s (%s) SELECT %s FROM mr_undistribute',"
+"                              t.rel, cols, cols);"
+"    DROP TABLE mr_undistribute;"
+"  END LOOP;"
+"  FOR g IN SELECT r.tgname, r.tgrelid::pg_catalog.regclass AS rel FROM pg_catalog.pg_trigger r"
+"            WHERE r.tgrelid IN ('metrics_rollup.raw_metrics'::pg_catalog.regclass,"
+"                                'metrics_rollup.hourly_metrics'::pg_catalog.regclass,"
+"                                'metrics_rollup.daily_metrics'::pg_catalog.regclass,"
+"                                'metrics_rollup.rollup_dirty'::pg_catalog.regclass)"
+"              AND r.tgfoid = 'pg_catalog.citus_truncate_trigger'::pg_catalog.regproc"
+"  LOOP"
+"    EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', g.tgname, g.rel);"
+"  END LOOP;"
+"  FOR g IN SELECT * FROM metrics_rollup.citus_saved_triggers ORDER BY table_name, trigger_name"
+"  LOOP"
+"    EXECUTE g.definition;"
+"    IF g.description IS NOT NULL THEN"
+"      EXECUTE pg_catalog.format('COMMENT ON TRIGGER %I ON %s IS %L',"
+"                                g.trigger_name, g.table_name, g.description);"
+"    END IF;"
+"  END LOOP;"
+"  DELETE FROM metrics_rollup.citus_saved_triggers;"
+"  INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start)"
+"  SELECT DISTINCT r.kind, r.entity_id, pg_catalog.date_trunc('hour', r.recorded_at, 'UTC')"
+"    FROM metrics_rollup.raw_metrics r;"
+"  IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger"
+"              WHERE evtname = 'metrics_rollup_citus_drop') THEN"
+"    ALTER EXTENSION metrics_rollup DROP EVENT TRIGGER metrics_rollup_citus_drop;"
+"    DROP EVENT TRIGGER metrics_rollup_citus_drop;"
+"  END IF;"
+"END $u$";
 
 /* raw_metrics' distribution as last looked up; -1: look again */
 static int	citus_raw_state = -1;
@@ -291,15 +403,6 @@ static const char *const citus_flush_rows_sql =
 "   pg_catalog.unnest($4::pg_catalog.timestamptz[]), pg_catalog.unnest($5::pg_catalog.float8[]),"
 "   pg_catalog.unnest($6::pg_catalog.bool[]), pg_catalog.unnest($7::pg_catalog.text[]))";
 
-/* The batch's marks, one per (kind, entity_id, UTC hour), in key order. */
-static const char *const citus_flush_marks_sql =
-"INSERT INTO metrics_rollup.rollup_dirty (kind, entity_id, hour_start)"
-" SELECT DISTINCT u.k, u.e, pg_catalog.date_trunc('hour', u.t, 'UTC')"
-"   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),"
-"                   pg_catalog.unnest($2::pg_catalog.text[]),"
-"                   pg_catalog.unnest($4::pg_catalog.timestamptz[])) AS u(k, e, t)"
-"  ORDER BY 1, 2, 3";
-
 /* One column's array, NULL elements where nulls[i] is 'n' (nulls NULL: none). */
 static Datum
 citus_array(Datum *values, char *nulls, int n, Oid type)
@@ -353,12 +456,10 @@ citus_flush_range(uint64 first, uint64 count)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* citus_raw_changed() marks the rows on their shards */
 	catalog_spi_check(SPI_execute_with_args(citus_flush_rows_sql, CATALOG_RAW_NCOLUMNS,
 										   types, args, NULL, false, 0),
 					 SPI_OK_INSERT, "inserting into the distributed raw_metrics");
-	catalog_spi_check(SPI_execute_with_args(citus_flush_marks_sql, CATALOG_RAW_NCOLUMNS,
-										   types, args, NULL, false, 0),
-					 SPI_OK_INSERT, "writing dirty marks");
 	SPI_finish();
 }
 
@@ -383,6 +484,25 @@ citus_require_coordinator(const char *what)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s must run on the Citus coordinator", what),
 				 errhint("Connect to the coordinator (pg_dist_local_group.groupid = 0) and call it there.")));
+}
+
+/*
+ * search_path pg_catalog, pg_temp until AtEOXact_GUC(true, level): the
+ * trigger definitions distribute() saves and undistribute() runs are then
+ * written with every name schema-qualified; and citus.enable_unsafe_triggers
+ * on, for the shard triggers' DDL.
+ */
+static int
+citus_pin_search_path(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", SECURITY_SEARCH_PATH, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* Citus refuses trigger DDL on a distributed table without it */
+	(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return level;
 }
 
 static void
@@ -443,7 +563,10 @@ citus_table_relid(int i)
 Datum
 citus_distribute(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
+
 	citus_require_coordinator("metrics_rollup.distribute()");
+	nestlevel = citus_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	citus_exec(citus_drop_triggers_sql, "dropping the marking triggers");
@@ -454,29 +577,45 @@ citus_distribute(PG_FUNCTION_ARGS)
 		citus_distribute_table(i, PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0),
 							   PG_ARGISNULL(0));
 	}
+	citus_exec(citus_create_shard_triggers_sql, "creating the shard triggers");
 	citus_exec(citus_create_event_trigger_sql, "creating the DROP EXTENSION event trigger");
 	SPI_finish();
+	AtEOXact_GUC(true, nestlevel);
 	citus_raw_state = -1;
 	PG_RETURN_VOID();
 }
 
+/* Is any table of ours distributed? */
+static bool
+citus_any_distributed(void)
+{
+	for (int i = 0; i < CITUS_NTABLES; i++)
+		if (citus_is_distributed(citus_table_relid(i)))
+			return true;
+	return false;
+}
+
 /*
- * undistribute(): not possible in place.  Citus's undistribute_table
- * recreates a table and refuses one that members of an extension depend on
- * (query_pieces(), the stats view); raw_metrics, hourly_metrics and
- * rollup_dirty all have such dependents.  Says so, and how to uninstall.
+ * undistribute(): the inverse of distribute() (citus_undistribute_sql).
+ * Every row comes back to the coordinator's own tables; worker nodes keep
+ * their (empty) local tables.  Idempotent: nothing when no table of ours
+ * is distributed.
  */
 Datum
 citus_undistribute(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
+
 	citus_require_coordinator("metrics_rollup.undistribute()");
-	if (!citus_is_distributed(citus_table_relid(0)))
+	if (!citus_any_distributed())
 		PG_RETURN_VOID();
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("metrics_rollup.undistribute() cannot bring the distributed tables back"),
-			 errdetail("Citus's undistribute_table recreates a table, and members of the extension (query_pieces(), the stats view) depend on these tables."),
-			 errhint("To uninstall, run DROP EXTENSION metrics_rollup on the coordinator: it removes every shard first. To keep the data, copy it out before.")));
+	nestlevel = citus_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	citus_exec(citus_undistribute_sql, "undistributing the tables");
+	SPI_finish();
+	AtEOXact_GUC(true, nestlevel);
+	citus_raw_state = -1;
 	PG_RETURN_VOID();
 }
 
@@ -533,25 +672,32 @@ citus_before_drop_extension(PG_FUNCTION_ARGS)
 /*
  * Take out the hour's marks ($1; $2/$3: one group only, or NULL): the
  * groups come back as "kind/entity_id" keys (a kind never holds a '/') and
- * entity ids, for filters every shard evaluates locally.
+ * entity ids, for filters every shard evaluates locally, and the keys of
+ * forced marks (raw rows updated, run_rollup(since)).
  */
 static const char *const citus_take_marks_sql =
 "WITH x AS (DELETE FROM metrics_rollup.rollup_dirty"
 "            WHERE hour_start = $1"
 "              AND ($2::pg_catalog.text IS NULL OR (kind = $2 AND entity_id = $3))"
-"           RETURNING kind, entity_id)"
+"           RETURNING kind, entity_id, force)"
 " SELECT pg_catalog.array_agg(DISTINCT x.kind OPERATOR(pg_catalog.||) '/'"
 "                             OPERATOR(pg_catalog.||) x.entity_id),"
-"        pg_catalog.array_agg(DISTINCT x.entity_id)"
+"        pg_catalog.array_agg(DISTINCT x.entity_id),"
+"        coalesce(pg_catalog.array_agg(DISTINCT x.kind OPERATOR(pg_catalog.||) '/'"
+"                                      OPERATOR(pg_catalog.||) x.entity_id)"
+"                     FILTER (WHERE x.force), '{}')"
 "   FROM x";
 
 /*
  * Recompute the taken groups as archived (+) their raw rows, in one
  * INSERT ... SELECT that Citus pushes down to each shard group: the raw
  * rows are grouped by (kind, entity_id) on the shard (entity_id is the
- * distribution column), joined with the co-located hourly row.  $1 hour,
- * $2 keys, $3 entity ids, $4 now (ON CONFLICT DO UPDATE may not call
- * now() on Citus), $5 the hour's end.  Returns each written row's raw count.
+ * distribution column), joined with the co-located hourly row.  As on one
+ * node (rollup.c), a row whose count already equals archived (+) raw is
+ * unchanged and not rewritten unless its mark is forced.  $1 hour, $2 keys,
+ * $3 entity ids, $4 now (ON CONFLICT DO UPDATE may not call now() on
+ * Citus), $5 the hour's end, $6 forced keys.  Returns each written row's
+ * raw count.
  */
 static const char *const citus_rollup_write_sql =
 "INSERT INTO metrics_rollup.hourly_metrics AS h"
@@ -576,7 +722,10 @@ static const char *const citus_rollup_write_sql =
 "                    AND (r.kind OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) r.entity_id) = ANY ($2)"
 "                  GROUP BY r.kind, r.entity_id) x"
 "           LEFT JOIN metrics_rollup.hourly_metrics a"
-"             ON a.entity_id = x.entity_id AND a.kind = x.kind AND a.hour_start = $1) m"
+"             ON a.entity_id = x.entity_id AND a.kind = x.kind AND a.hour_start = $1"
+"          WHERE (x.kind OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) x.entity_id) = ANY ($6)"
+"             OR a.total_count IS DISTINCT FROM"
+"                (x.s).total_count + coalesce((a.archived).total_count, 0)) m"
 " ON CONFLICT (kind, entity_id, hour_start) DO UPDATE SET"
 "       entity_name = coalesce(excluded.entity_name, h.entity_name),"
 "       total_count = excluded.total_count, success_count = excluded.success_count,"
@@ -762,10 +911,10 @@ void
 citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 					RollupTotals *totals)
 {
-	Oid			types[5] = {TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Oid			types[6] = {TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID};
 	Oid			take_types[3] = {TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		args[5];
+	Datum		args[6];
 	char		take_nulls[3] = {' ', kind ? ' ' : 'n', kind ? ' ' : 'n'};
 	bool		isnull;
 	SPITupleTable *marks;
@@ -793,9 +942,10 @@ citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 	args[2] = SPI_getbinval(marks->vals[0], marks->tupdesc, 2, &isnull);
 	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	args[4] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
+	args[5] = SPI_getbinval(marks->vals[0], marks->tupdesc, 3, &isnull);
 
 	/* a new statement, so a new snapshot: see rollup.c's header */
-	catalog_spi_check(SPI_execute_with_args(citus_rollup_write_sql, 5, types,
+	catalog_spi_check(SPI_execute_with_args(citus_rollup_write_sql, 6, types,
 										   args, NULL, false, 0),
 					 SPI_OK_INSERT_RETURNING, "writing hourly rows");
 	totals->rows_written += (int64) SPI_processed;
@@ -831,47 +981,29 @@ static const char *const citus_cleanup_hours_sql =
 "  FROM metrics_rollup.raw_metrics WHERE recorded_at < $1 ORDER BY 1";
 
 /*
- * No writer may add raw rows or marks between the archive and the delete:
- * every routed INSERT locks raw_metrics (the shell) on the node it starts
- * from, and Citus takes this lock on every node.
+ * One batch of an hour's raw rows goes: $1 hour, $2 its end, $3 the batch's
+ * entity ids, $4 true when the hour is past retention_days (every row
+ * goes; otherwise only rolled-up, clean groups: an hourly row and no mark).
+ * citus_raw_changed() archives the deleted events into their hourly rows
+ * and marks them, on the shards, in the same statement: nothing is lost
+ * and no writer waits (no lock beyond the DELETE's own).
  */
-static const char *const citus_cleanup_lock_sql =
-"LOCK TABLE metrics_rollup.raw_metrics IN SHARE MODE";
-
-/*
- * The fast archive on the shards: an hourly row without a mark whose raw
- * rows of the hour are exactly the events it counts beyond its archived
- * part (an application's INSERT that no rollup has seen fails this test and
- * is left alone) gets archived := its own summary.  $1 hour, $2 its end,
- * $3 now.
- */
-static const char *const citus_cleanup_archive_sql =
-"UPDATE metrics_rollup.hourly_metrics h"
-"   SET archived = ROW(h.total_count, h.success_count, h.min_response_time, h.max_response_time,"
-"                      h.sum_response_time, h.p50_response_time, h.p95_response_time,"
-"                      h.p99_response_time, h.entity_name,"
-"                      CASE WHEN h.entity_name IS NOT NULL"
-"                           THEN GREATEST((h.archived).name_at, h.last_recorded_at) END,"
-"                      h.last_recorded_at, h.percentiles_exact, h.sketch)::metrics_rollup.rollup_stats,"
-"       updated_at = $3::pg_catalog.timestamptz"
-" WHERE h.hour_start = $1"
-"   AND h.total_count - coalesce((h.archived).total_count, 0) > 0"
-"   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
-"                    WHERE d.entity_id = h.entity_id AND d.kind = h.kind AND d.hour_start = $1)"
-"   AND h.total_count - coalesce((h.archived).total_count, 0) ="
-"       (SELECT pg_catalog.count(*) FROM metrics_rollup.raw_metrics r"
-"         WHERE r.entity_id = h.entity_id AND r.kind = h.kind"
-"           AND r.recorded_at >= $1 AND r.recorded_at < $2)";
-
-/* The raw rows of the hour's fully archived, clean groups go. */
 static const char *const citus_cleanup_delete_sql =
 "DELETE FROM metrics_rollup.raw_metrics r"
+" WHERE r.recorded_at >= $1 AND r.recorded_at < $2 AND r.entity_id = ANY ($3)"
+"   AND ($4"
+"        OR (EXISTS (SELECT FROM metrics_rollup.hourly_metrics h"
+"                     WHERE h.entity_id = r.entity_id AND h.kind = r.kind AND h.hour_start = $1)"
+"            AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
+"                             WHERE d.entity_id = r.entity_id AND d.kind = r.kind"
+"                               AND d.hour_start = $1)))";
+
+/* The entities with raw rows in an hour, and how many, in entity_id order. */
+static const char *const citus_cleanup_entities_sql =
+"SELECT r.entity_id, pg_catalog.count(*)"
+"  FROM metrics_rollup.raw_metrics r"
 " WHERE r.recorded_at >= $1 AND r.recorded_at < $2"
-"   AND EXISTS (SELECT FROM metrics_rollup.hourly_metrics h"
-"                WHERE h.entity_id = r.entity_id AND h.kind = r.kind AND h.hour_start = $1"
-"                  AND (h.archived).total_count = h.total_count)"
-"   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d"
-"                    WHERE d.entity_id = r.entity_id AND d.kind = r.kind AND d.hour_start = $1)";
+" GROUP BY r.entity_id ORDER BY 1";
 
 /* Hourly rows past rollup retention. */
 static const char *const citus_cleanup_hourly_sql =
@@ -898,23 +1030,68 @@ citus_cleanup_hours(TimestampTz before, MemoryContext cxt, int *count)
 	return hours;
 }
 
-int64
-citus_cleanup_hour(TimestampTz hour)
+/*
+ * The hour's entities with raw rows, cut into batches of about batch_rows
+ * raw rows (at least one entity each): batches[i] is a text[] of entity
+ * ids, allocated in cxt.
+ */
+Datum *
+citus_cleanup_batches(TimestampTz hour, int batch_rows, MemoryContext cxt,
+					  int *count)
 {
-	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		args[3];
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2];
+	Datum	   *batches;
+	Datum	   *ids;
+	int			nids = 0;
+	int64		rows = 0;
+	MemoryContext old;
 
 	args[0] = TimestampTzGetDatum(hour);
 	args[1] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
-	args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	catalog_spi_check(SPI_execute(citus_cleanup_lock_sql, false, 0),
-					 SPI_OK_UTILITY, "locking raw_metrics");
-	catalog_spi_check(SPI_execute_with_args(citus_cleanup_archive_sql, 3, types, args,
-										   NULL, false, 0),
-					 SPI_OK_UPDATE, "archiving rolled-up hours");
-	catalog_spi_check(SPI_execute_with_args(citus_cleanup_delete_sql, 2, types, args,
-										   NULL, false, 0),
-					 SPI_OK_DELETE, "deleting archived raw rows");
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_entities_sql, 2, types, args,
+											NULL, true, 0),
+					  SPI_OK_SELECT, "listing an hour's entities to clean up");
+	old = MemoryContextSwitchTo(cxt);
+	batches = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	ids = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	*count = 0;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		ids[nids++] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull);
+		rows += DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+		if (rows >= batch_rows || i + 1 == SPI_processed)
+		{
+			/* the ids are copied into the array, out of SPI's memory */
+			batches[(*count)++] = PointerGetDatum(construct_array(ids, nids, TEXTOID,
+																  -1, false, TYPALIGN_INT));
+			nids = 0;
+			rows = 0;
+		}
+	}
+	pfree(ids);
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+	return batches;
+}
+
+/* Delete one batch of the hour (entity_ids, a text[]); see the statement. */
+int64
+citus_cleanup_hour(TimestampTz hour, Datum entity_ids, bool expired)
+{
+	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, BOOLOID};
+	Datum		args[4];
+
+	args[0] = TimestampTzGetDatum(hour);
+	args[1] = TimestampTzGetDatum(hour + USECS_PER_HOUR);
+	args[2] = entity_ids;
+	args[3] = BoolGetDatum(expired);
+	catalog_spi_check(SPI_execute_with_args(citus_cleanup_delete_sql, 4, types, args,
+											NULL, false, 0),
+					  SPI_OK_DELETE, "deleting expired raw rows");
 	return (int64) SPI_processed;
 }
 

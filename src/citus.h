@@ -63,7 +63,9 @@ extern void citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
  */
 extern TimestampTz *citus_cleanup_hours(TimestampTz before, MemoryContext cxt,
 										 int *count);
-extern int64 citus_cleanup_hour(TimestampTz hour);
+extern Datum *citus_cleanup_batches(TimestampTz hour, int batch_rows,
+									 MemoryContext cxt, int *count);
+extern int64 citus_cleanup_hour(TimestampTz hour, Datum entity_ids, bool expired);
 extern int64 citus_cleanup_hourly(TimestampTz before);
 
 #endif							/* MR_CITUS_H */

@@ -35,7 +35,10 @@
  * batches of ctids found through that index.
  *
  * On Citus (raw_metrics distributed, no DELETE trigger there) the run goes
- * hour by hour through citus.c's statements instead (cleanup_run_citus).
+ * hour by hour through citus.c's statements instead (cleanup_run_citus),
+ * each hour in batches of whole entities of about cleanup_batch_size raw
+ * rows, one transaction each in the worker; the DELETE trigger on the
+ * shards (citus_raw_changed()) archives the rows there.
  *
  * One runner at a time, with rollup too: job_runner_lock() in every batch's
  * transaction.  run_cleanup() runs in the caller's transaction (a function
@@ -439,9 +442,34 @@ cleanup_hourly(const CleanupCutoffs *c, bool in_worker, CleanupResult *hourly)
 }
 
 /*
- * On Citus (citus.c): hour by hour, only the rolled-up, clean groups whose
- * raw rows the hourly row counts exactly (no DELETE trigger archives rows
- * there); dirty or unseen rows wait for the rollup, whatever their age.
+ * One hour on Citus: its entities listed, then batches of about
+ * cleanup_batch_size raw rows, each deleted in its own unit (the shard
+ * trigger archives them).  expired: the hour is past retention_days.
+ */
+static void
+cleanup_citus_hour(TimestampTz hour, bool expired, bool in_worker,
+				   MemoryContext cxt, CleanupResult *raw)
+{
+	Datum	   *batches;
+	int			count;
+
+	cleanup_unit_begin(in_worker, "metrics_rollup: listing an hour's groups");
+	batches = citus_cleanup_batches(hour, mr_cleanup_batch_size, cxt, &count);
+	cleanup_unit_end(in_worker);
+	for (int i = 0; i < count; i++)
+	{
+		cleanup_unit_begin(in_worker, "metrics_rollup: deleting expired raw rows");
+		raw->rows += citus_cleanup_hour(hour, batches[i], expired);
+		cleanup_unit_end(in_worker);
+		pfree(DatumGetPointer(batches[i]));
+	}
+	pfree(batches);
+}
+
+/*
+ * On Citus (citus.c): hour by hour, as on one node: past retention_days
+ * every raw row, past the rolled-up cutoff those of clean groups; the
+ * shard trigger citus_raw_changed() archives what is deleted.
  */
 static void
 cleanup_run_citus(const CleanupCutoffs *c, bool in_worker, MemoryContext cxt,
@@ -456,11 +484,7 @@ cleanup_run_citus(const CleanupCutoffs *c, bool in_worker, MemoryContext cxt,
 	hours = citus_cleanup_hours(before, cxt, &count);
 	cleanup_unit_end(in_worker);
 	for (int i = 0; i < count; i++)
-	{
-		cleanup_unit_begin(in_worker, "metrics_rollup: deleting expired raw rows");
-		raw->rows += citus_cleanup_hour(hours[i]);
-		cleanup_unit_end(in_worker);
-	}
+		cleanup_citus_hour(hours[i], hours[i] < c->raw_retention, in_worker, cxt, raw);
 	raw->end = hourly->start = GetCurrentTimestamp();
 	cleanup_unit_begin(in_worker, "metrics_rollup: deleting expired hourly rows");
 	hourly->rows += citus_cleanup_hourly(c->hourly_retention);

@@ -68,7 +68,6 @@
 
 #include "buffer.h"
 #include "catalog.h"
-#include "citus.h"
 #include "guc.h"
 #include "live.h"
 #include "shmem.h"
@@ -360,15 +359,6 @@ ingest_write_direct(const BufferEvent *events, int n)
 		catalog_raw_datums(ev, values, nulls);
 		catalog_spi_check(SPI_execute_plan(plan, values, nulls, false, 0),
 						  SPI_OK_INSERT, "writing events directly into raw_metrics");
-		/* no trigger marks a distributed table's rows: mark them here */
-		if (citus_raw_distributed())
-			catalog_spi_check(SPI_execute_with_args("INSERT INTO metrics_rollup.rollup_dirty"
-													" (kind, entity_id, hour_start)"
-													" VALUES ($1, $2, pg_catalog.date_trunc('hour', $4, 'UTC'))",
-													CATALOG_RAW_NCOLUMNS,
-													(Oid *) catalog_raw_types,
-													values, nulls, false, 0),
-							  SPI_OK_INSERT, "writing a dirty mark");
 	}
 	SPI_finish();
 }

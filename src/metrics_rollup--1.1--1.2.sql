@@ -775,7 +775,8 @@ GRANT EXECUTE ON FUNCTION
 -- hourly_metrics, daily_metrics and rollup_dirty distributed tables by
 -- entity_id, co-located; every other table stays local to each node.  The
 -- statement triggers of raw_metrics and hourly_metrics cannot run on shards:
--- distribute() drops them (the flush writes its own dirty marks).  Only the
+-- distribute() saves and drops them, and gives raw_metrics the shard
+-- triggers (citus_raw_changed(), below) instead.  Only the
 -- coordinator runs rollup and cleanup; every node flushes its own buffer
 -- through statements Citus routes.  DROP EXTENSION on the coordinator drops
 -- the distributed tables first (event trigger), so no shard is left.
@@ -791,7 +792,121 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'citus_undistribute'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION metrics_rollup.undistribute() IS
-  'On a Citus coordinator: nothing when the tables are not distributed; otherwise ERROR 0A000 (Citus cannot recreate tables that members of the extension depend on): to uninstall, DROP EXTENSION metrics_rollup removes every shard first.';
+  'On a Citus coordinator: the inverse of distribute(). Brings every row of the distributed tables back into the coordinator''s own tables (the same tables), removes their shards and Citus metadata, re-creates the triggers distribute() dropped and marks every hour with raw rows dirty for the next rollup; idempotent. ERROR 0A000 without Citus, 55000 on a worker node.';
+
+-- The triggers distribute() dropped, as pg_get_triggerdef() wrote them,
+-- for undistribute() to re-create (then emptied).
+CREATE TABLE metrics_rollup.citus_saved_triggers (
+    table_name   text NOT NULL,
+    trigger_name text NOT NULL,
+    definition   text NOT NULL,
+    description  text,
+    PRIMARY KEY (table_name, trigger_name)
+);
+COMMENT ON TABLE metrics_rollup.citus_saved_triggers IS
+  'Triggers of raw_metrics and hourly_metrics that distribute() dropped (they cannot run on shards), saved for undistribute() to re-create; empty when the tables are not distributed.';
+COMMENT ON COLUMN metrics_rollup.citus_saved_triggers.table_name IS 'The table, schema-qualified.';
+COMMENT ON COLUMN metrics_rollup.citus_saved_triggers.trigger_name IS 'The trigger''s name.';
+COMMENT ON COLUMN metrics_rollup.citus_saved_triggers.definition IS 'Its CREATE TRIGGER statement (pg_get_triggerdef, names schema-qualified).';
+COMMENT ON COLUMN metrics_rollup.citus_saved_triggers.description IS 'Its comment.';
+
+-- Dirty tracking on the shards.  On a distributed raw_metrics a statement
+-- trigger fires on each shard, on the worker node that holds it, where the
+-- distributed rollup_dirty and hourly_metrics cannot be written from a
+-- transition table (Citus would plan a distributed statement that cannot
+-- see it).  citus_raw_changed() writes instead into the shards of
+-- rollup_dirty and hourly_metrics co-located with the shard it fires on
+-- (same hash range, pg_dist_shard), on the same node, in the same
+-- transaction: what rollup_mark_inserted(), rollup_mark_updated() and
+-- rollup_archive_deleted() do on one node, for every writer (the flush,
+-- applications' INSERT/COPY/UPDATE/DELETE, cleanup).  Its marks carry no
+-- partial summary (the Citus queries read a marked hour's raw rows).
+-- distribute() creates the triggers citus_raw_inserted/_updated/_deleted
+-- (Citus copies them to every shard); undistribute() drops them.
+CREATE FUNCTION metrics_rollup.citus_raw_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    shard_id   bigint := pg_catalog.substring(TG_TABLE_NAME, '_([0-9]+)$')::bigint;
+    dirty      text;
+    hourly     text;
+    oldest     timestamptz;
+    limit_days integer := COALESCE(NULLIF(pg_catalog.current_setting(
+        'metrics_rollup.rollup_retention_days', true), ''), '365')::integer;
+BEGIN
+    SELECT pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, 'rollup_dirty_' || d.shardid),
+           pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, 'hourly_metrics_' || h.shardid)
+      INTO dirty, hourly
+      FROM pg_catalog.pg_dist_shard s
+      JOIN pg_catalog.pg_dist_shard d
+        ON d.logicalrelid = 'metrics_rollup.rollup_dirty'::pg_catalog.regclass
+       AND d.shardminvalue = s.shardminvalue
+      JOIN pg_catalog.pg_dist_shard h
+        ON h.logicalrelid = 'metrics_rollup.hourly_metrics'::pg_catalog.regclass
+       AND h.shardminvalue = s.shardminvalue
+     WHERE s.shardid = shard_id
+       AND s.logicalrelid = 'metrics_rollup.raw_metrics'::pg_catalog.regclass;
+    IF dirty IS NULL THEN
+        RAISE EXCEPTION 'relation % is not a shard of a distributed metrics_rollup.raw_metrics',
+            TG_TABLE_NAME
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'citus_raw_changed() runs on the shards of raw_metrics only (metrics_rollup.distribute() creates its triggers).';
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        EXECUTE 'SELECT pg_catalog.min(n.recorded_at) FROM new_rows n' INTO oldest;
+        IF oldest < pg_catalog.now() - pg_catalog.make_interval(days => limit_days) THEN
+            RAISE EXCEPTION 'recorded_at % is older than metrics_rollup.rollup_retention_days (% days)',
+                oldest, limit_days
+                USING ERRCODE = 'datetime_field_overflow',
+                      HINT = 'Rollups older than the retention are deleted, so such an event would be counted nowhere. Record it with a recent time, or raise metrics_rollup.rollup_retention_days.';
+        END IF;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        EXECUTE pg_catalog.format(
+            'INSERT INTO %s (kind, entity_id, hour_start)
+             SELECT DISTINCT n.kind, n.entity_id, pg_catalog.date_trunc(''hour'', n.recorded_at, ''UTC'')
+               FROM new_rows n ORDER BY 1, 2, 3', dirty);
+    ELSIF TG_OP = 'UPDATE' THEN
+        EXECUTE pg_catalog.format(
+            'INSERT INTO %s (kind, entity_id, hour_start, force)
+             SELECT kind, entity_id, pg_catalog.date_trunc(''hour'', recorded_at, ''UTC''), true FROM old_rows
+             UNION
+             SELECT kind, entity_id, pg_catalog.date_trunc(''hour'', recorded_at, ''UTC''), true FROM new_rows
+             ORDER BY 1, 2, 3', dirty);
+    ELSE
+        -- deleted events join their hourly row's archived summary
+        EXECUTE pg_catalog.format(
+            'INSERT INTO %s AS h
+                    (kind, entity_id, entity_name, hour_start, total_count, success_count, failure_count,
+                     min_response_time, max_response_time, avg_response_time,
+                     p50_response_time, p95_response_time, p99_response_time,
+                     sketch, sum_response_time, last_recorded_at, percentiles_exact, archived)
+             SELECT o.kind, o.entity_id, (o.s).entity_name, o.hour_start, (o.s).total_count,
+                    (o.s).success_count, (o.s).total_count - (o.s).success_count,
+                    (o.s).min_value, (o.s).max_value,
+                    ((o.s).sum_value / (o.s).total_count)::double precision,
+                    (o.s).p50, (o.s).p95, (o.s).p99,
+                    (o.s).sketch, (o.s).sum_value, (o.s).last_at, (o.s).percentiles_exact, o.s
+               FROM (SELECT r.kind, r.entity_id,
+                            pg_catalog.date_trunc(''hour'', r.recorded_at, ''UTC'') AS hour_start,
+                            metrics_rollup.rollup_agg(r.response_time, r.success, r.recorded_at,
+                                                      r.entity_name) AS s
+                       FROM old_rows r GROUP BY 1, 2, 3 ORDER BY 1, 2, 3) o
+             ON CONFLICT (kind, entity_id, hour_start) DO UPDATE
+                SET archived = metrics_rollup.rollup_stats_merge(h.archived, excluded.archived),
+                    updated_at = pg_catalog.now()', hourly);
+        EXECUTE pg_catalog.format(
+            'INSERT INTO %s (kind, entity_id, hour_start)
+             SELECT DISTINCT o.kind, o.entity_id, pg_catalog.date_trunc(''hour'', o.recorded_at, ''UTC'')
+               FROM old_rows o ORDER BY 1, 2, 3', dirty);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.citus_raw_changed() IS
+  'Statement trigger on the shards of a distributed raw_metrics (Citus): writes dirty marks (INSERT, UPDATE: forced) and archives deleted events (DELETE) into the co-located shards of rollup_dirty and hourly_metrics, on the same node, as the single-node triggers do; refuses rows older than rollup_retention_days (22008).';
+ALTER FUNCTION metrics_rollup.citus_raw_changed()
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION metrics_rollup.citus_raw_changed() FROM PUBLIC;
 
 CREATE FUNCTION metrics_rollup.citus_before_drop_extension()
 RETURNS event_trigger
@@ -825,14 +940,11 @@ REVOKE ALL ON FUNCTION metrics_rollup.citus_before_drop_extension() FROM PUBLIC;
 --   * whole, with a mark or without an hourly row: its archived part (if
 --     any) and all its raw rows;
 --   * not whole: its raw rows in [since, until).
--- A raw row inserted directly into a distributed raw_metrics writes no mark
--- (the triggers cannot run on shards): counted from the raw rows until its
--- hour has an hourly row, then as that row counts it (the rollup's late-data
--- window re-reads such hours); in a covered day (older than the late-data
--- window) it is not counted until run_rollup(since) rolls its hour up again.
--- The daily level on Citus is invalidated by the rollup (src/citus.c: the
--- days of the hourly rows it changed) and by the hourly retention, not by
--- triggers: a direct write into the distributed hourly_metrics is not seen.
+-- Every write into a distributed raw_metrics is marked on its shard
+-- (citus_raw_changed()), as on one node.  The daily level on Citus is
+-- invalidated by the rollup (src/citus.c: the days of the hourly rows it
+-- changed) and by the hourly retention, not by triggers on hourly_metrics:
+-- a direct write into the distributed hourly_metrics is not seen.
 CREATE FUNCTION metrics_rollup.citus_is_distributed() RETURNS boolean
     AS 'MODULE_PATHNAME', 'citus_is_distributed_sql'
     LANGUAGE C STABLE PARALLEL SAFE;

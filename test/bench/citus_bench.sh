@@ -8,6 +8,8 @@
 # of ingest.  Prints the medians of RUNS runs and their ratio (cluster /
 # single).  The cluster's nodes share this machine's cores: the ratio says
 # what the distribution costs here, not what separate machines would give.
+# Also times the load of those rows (one INSERT ... SELECT each), which the
+# triggers mark: the single node's, and the shard triggers on the cluster.
 # Skips when citus.so is not installed.  Not a pass/fail test; not run by
 # run_tests.sh.
 set -euo pipefail
@@ -73,8 +75,9 @@ SELECT 'tool', 'entity-' || (g % 1000), 'Entity ' || (g % 1000),
        '2026-01-01 00:00:00+00'::timestamptz + (g::float8 / $ROWS) * interval '24 hours',
        ((g::bigint * 7919) % 100000) / 50000.0, g % 20 <> 0
   FROM generate_series(0, $ROWS - 1) g"
-q single -c "$load" >/dev/null
-q coord -c "$load" >/dev/null
+# the load itself: on the cluster the shard triggers mark it (citus_raw_changed())
+load_single=$(echo "$load" | timed single)
+load_cluster=$(echo "$load" | timed coord)
 for n in single coord; do q "$n" -c "VACUUM ANALYZE metrics_rollup.raw_metrics" >/dev/null; done
 echo "rows: single $(q single -c 'SELECT count(*) FROM metrics_rollup.raw_metrics'), cluster $(q coord -c 'SELECT count(*) FROM metrics_rollup.raw_metrics') ($(q coord -c 'SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = '"'"'metrics_rollup.raw_metrics'"'"'::regclass') shards on 2 workers)"
 
@@ -95,3 +98,4 @@ c=$(printf '%s\n' "${cluster_t[@]}" | median)
 echo "baseline: single-node run_rollup() of $ROWS events: ${s} s (runs: ${single_t[*]})"
 echo "figure:   3-node cluster run_rollup() of $ROWS events: ${c} s (runs: ${cluster_t[*]}); events counted: $equal"
 echo "ratio cluster / single: $(awk -v a="$c" -v b="$s" 'BEGIN {printf "%.2f", a / b}') (nproc $(nproc), all nodes on this machine)"
+echo "load (one INSERT ... SELECT of $ROWS rows, marked by the triggers): single ${load_single} s, cluster ${load_cluster} s, ratio $(awk -v a="$load_cluster" -v b="$load_single" 'BEGIN {printf "%.2f", a / b}') (one run each)"

@@ -16,8 +16,10 @@
 # single node's, read by aggregate()/timeseries() over whole days (equal
 # answers; an UPDATE of a built day's hourly rows behind Citus's back does
 # not change them), re-queued by a late event's rollup and by the hourly
-# retention but not by unchanged re-reads; DROP EXTENSION on the
-# coordinator leaves no shard on the workers.
+# retention but not by unchanged re-reads; undistribute() brings every
+# row back into the coordinator's own tables with the triggers, and
+# distribute() again keeps them; DROP EXTENSION on the coordinator leaves
+# no shard on the workers.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -91,7 +93,16 @@ is($coord->safe_psql('postgres', q{
 	SELECT count(*) FROM pg_trigger
 	 WHERE tgrelid IN ('metrics_rollup.raw_metrics'::regclass, 'metrics_rollup.hourly_metrics'::regclass)
 	   AND tgname LIKE ANY (ARRAY['rollup_%', 'daily_%'])}),
-	'0', 'the marking triggers, which cannot run on shards, are gone');
+	'0', 'the single-node marking triggers, which cannot run on shards, are gone');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger
+	 WHERE tgrelid = 'metrics_rollup.raw_metrics'::regclass AND tgname LIKE 'citus_raw_%'}),
+	'citus_raw_deleted,citus_raw_inserted,citus_raw_updated', 'raw_metrics has the shard triggers instead');
+is($w1->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_trigger t JOIN pg_dist_shard s
+	    ON t.tgrelid::regclass::text = 'metrics_rollup.raw_metrics_' || s.shardid
+	 WHERE s.logicalrelid = 'metrics_rollup.raw_metrics'::regclass AND t.tgname LIKE 'citus_raw_%'}),
+	'12', 'Citus created them on the shards of w1 (4 of the 8 shards, 3 triggers each)');
 
 # --- the same events on the cluster and on the single node -----------------
 # Three fixed hours, 40 entities, values with ties; part recorded on the
@@ -176,6 +187,17 @@ my $hourly = q{
 	                  encode(metrics_rollup.sketch_to_bytea(sketch), 'hex'), percentiles_exact),
 	                  E'\n' ORDER BY kind, entity_id, hour_start)
 	  FROM metrics_rollup.hourly_metrics};
+# hourly rows equal on both; on a difference, the differing rows
+sub hourly_equal
+{
+	my ($what) = @_;
+	my %c = map { $_ => 1 } split /\n/, $coord->safe_psql('postgres', $hourly);
+	my %s = map { $_ => 1 } split /\n/, $single->safe_psql('postgres', $hourly);
+	my @only_c = grep { !$s{$_} } sort keys %c;
+	my @only_s = grep { !$c{$_} } sort keys %s;
+	ok(!@only_c && !@only_s, $what)
+	  or diag("cluster only:\n" . join("\n", @only_c) . "\nsingle node only:\n" . join("\n", @only_s));
+}
 my $single_rows = $single->safe_psql('postgres', $hourly);
 my $coord_rows = $coord->safe_psql('postgres', $hourly);
 is(scalar(split /\n/, $coord_rows), 127, 'the cluster has 3 hours x 40 entities + 7 direct groups');
@@ -222,13 +244,52 @@ $single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
 ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
 	'late events flushed on the cluster are rolled up as on one node');
 
+# --- applications' own writes, any age, on the shards ----------------------
+# An INSERT into an old, rolled-up hour, an UPDATE and a DELETE straight into
+# the distributed raw_metrics: the shard triggers mark them (and archive the
+# deleted events) as the single node's triggers do.
+my $app_writes = q{
+	INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, recorded_at, response_time, success)
+	VALUES ('tool', 'e5', '2026-03-01 10:40:00+00', 7.5, false);
+	UPDATE metrics_rollup.raw_metrics SET response_time = response_time + 1
+	 WHERE entity_id = 'e6' AND recorded_at < '2026-03-01 10:10:00+00';
+	DELETE FROM metrics_rollup.raw_metrics
+	 WHERE entity_id = 'e8' AND recorded_at >= '2026-03-01 11:00:00+00' AND recorded_at < '2026-03-01 11:30:00+00'};
+$_->safe_psql('postgres', $app_writes) for ($coord, $single);
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(DISTINCT entity_id || '@' || to_char(hour_start AT TIME ZONE 'UTC', 'HH24'), ',')
+	  FROM metrics_rollup.rollup_dirty}),
+	'e5@10,e6@10,e8@11', 'the shard triggers marked the INSERT, the UPDATE and the DELETE');
+check_queries('applications\' INSERT, UPDATE and DELETE, not rolled up yet');
+$_->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()') for ($coord, $single);
+hourly_equal(
+	'an application\'s INSERT into an old hour, UPDATE and DELETE (its events archived) are rolled up as on one node');
+
 # --- cleanup on the shards: raw rows go, history stays ---------------------
-$coord->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_cleanup()');
+# The coordinator's maintenance worker cleans up (its first run is due at
+# start), in batches of about cleanup_batch_size raw rows, each its own
+# transaction: ~170 rows per entity and hour make one batch per entity.
+my $batch_re = qr/(?:statement|execute [^:]*): DELETE FROM metrics_rollup\.raw_metrics_\d+ .*ANY/;
+my $deletes = sub {
+	my $n = 0;
+	$n += () = slurp_file($_->logfile) =~ /$batch_re/g for ($w1, $w2);
+	return $n;
+};
+my $deletes_before = $deletes->();
+$coord->append_conf('postgresql.conf', qq{
+metrics_rollup.cleanup_enabled = on
+metrics_rollup.cleanup_batch_size = 100
+});
+$coord->restart;
+$coord->poll_query_until('postgres', q{
+	SELECT count(*) > 0 FROM metrics_rollup.job_history WHERE job = 'cleanup' AND status = 'ok'})
+  or diag('the coordinator ran no cleanup');
+my $batches = $deletes->() - $deletes_before;
+ok($batches >= 120, "the worker's cleanup deleted in batches: $batches DELETE statements on the shards for 3 hours x 40 entities (one transaction each)");
 $single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_cleanup()');
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM metrics_rollup.raw_metrics'),
 	'300', 'cleanup deleted the rolled-up raw rows on the shards (the recent hour stays)');
-ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
-	'after cleanup every hourly row still equals the single node\'s');
+hourly_equal('after cleanup every hourly row still equals the single node\'s');
 is($coord->safe_psql('postgres', q{
 	SELECT count(*) FROM metrics_rollup.hourly_metrics
 	 WHERE hour_start < '2026-04-01' AND (archived).total_count IS DISTINCT FROM total_count}),
@@ -245,7 +306,7 @@ $_->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()') for ($coo
 ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
 	'a late event in a cleaned hour is added to its archived part, as on one node');
 is($coord->safe_psql('postgres', 'SELECT sum(total_count) FROM metrics_rollup.hourly_metrics'),
-	'20801', 'every event counted once after cleanup and a late event');
+	'20802', 'every event counted once after cleanup and a late event (and the application\'s INSERT)');
 check_queries('after cleanup and a late event');
 is($w1->safe_psql('postgres', $queries[1] . ' ORDER BY 2'), $single->safe_psql('postgres', $queries[1] . ' ORDER BY 2'),
 	'aggregate() run on a worker node equals the single node\'s too');
@@ -435,9 +496,85 @@ for my $n ($coord, $single)
 	$n->reload;
 }
 
-# --- undistribute() says why not; DROP EXTENSION leaves no shard --------
-is(sqlstate_of($coord, 'PERFORM metrics_rollup.undistribute()'), '0A000',
-	'undistribute() of the distributed tables: 0A000 with the way to uninstall');
+# --- undistribute(): every row back in the coordinator's own tables --------
+# A direct INSERT into an old, cleaned hour, marked on its shard, not rolled
+# up before undistribute(): the mark comes back with the rows (and
+# undistribute() marks every hour with raw rows anyway).
+my $late_direct = q{INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, recorded_at, response_time, success)
+	VALUES ('tool', 'e2', '2026-03-01 11:15:00+00', 9.5, true)};
+$_->safe_psql('postgres', $late_direct) for ($coord, $single);
+my $raw_digest = q{
+	SELECT count(*) || ' ' || md5(string_agg(concat_ws('|', kind, entity_id, entity_name, recorded_at,
+	                                                   response_time, success, error_message),
+	                                         E'\n' ORDER BY kind, entity_id, recorded_at, response_time))
+	  FROM metrics_rollup.raw_metrics};
+my $table_digest = q{
+	SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), ''))
+	  FROM metrics_rollup.%s t};
+my %before = map { $_ => $coord->safe_psql('postgres', sprintf($table_digest, $_)) }
+	qw(hourly_metrics daily_metrics);
+my $before_raw = $coord->safe_psql('postgres', $raw_digest);
+# (parentheses aside: a WHEN clause written as a row comparison comes back
+# from pg_get_triggerdef() as the same conditions, nested differently)
+my $triggers = q{
+	SELECT string_agg(translate(pg_get_triggerdef(oid), '()', '') || ' -- ' || coalesce(obj_description(oid, 'pg_trigger'), ''),
+	                  E'\n' ORDER BY tgrelid::regclass::text, tgname)
+	  FROM pg_trigger
+	 WHERE tgrelid IN ('metrics_rollup.raw_metrics'::regclass, 'metrics_rollup.hourly_metrics'::regclass,
+	                   'metrics_rollup.daily_metrics'::regclass, 'metrics_rollup.rollup_dirty'::regclass)};
+
+$coord->safe_psql('postgres', 'SELECT metrics_rollup.undistribute()');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'metrics_rollup.%'}),
+	'0', 'undistribute(): no table of ours left in the Citus metadata');
+for my $w ($w1, $w2)
+{
+	is($w->safe_psql('postgres', q{
+		SET citus.show_shards_for_app_name_prefixes = '*';
+		SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		         WHERE n.nspname = 'metrics_rollup' AND c.relname ~ '_[0-9]+$')
+		       || ' ' || (SELECT count(*) FROM pg_dist_partition)}),
+		'0 0', $w->name . ': undistribute() removed every shard and the metadata');
+}
+is($coord->safe_psql('postgres', $raw_digest), $before_raw,
+	'undistribute(): every raw row came back from the shards into the coordinator\'s raw_metrics');
+is($coord->safe_psql('postgres', sprintf($table_digest, $_)), $before{$_},
+	"undistribute(): every row of $_ came back, unchanged") for sort keys %before;
+is($coord->safe_psql('postgres', $triggers), $single->safe_psql('postgres', $triggers),
+	'undistribute(): the triggers distribute() dropped are back as on a single node (and Citus\'s are gone)');
+is($coord->safe_psql('postgres', q{
+	SELECT metrics_rollup.citus_is_distributed() || ' '
+	       || (SELECT count(*) FROM metrics_rollup.citus_saved_triggers) || ' '
+	       || (SELECT count(*) FROM pg_event_trigger WHERE evtname = 'metrics_rollup_citus_drop')}),
+	'false 0 0', 'undistribute(): the query path is the single node\'s, no saved trigger, no event trigger');
+$coord->safe_psql('postgres', 'SELECT metrics_rollup.undistribute()');
+pass('undistribute() a second time does nothing');
+
+$_->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()') for ($coord, $single);
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'after undistribute() and a rollup every hourly row equals the single node\'s (the direct INSERT into a cleaned hour counted)');
+check_queries('after undistribute()');
+# the coordinator's own flush writes into its own table again
+for my $n ($coord, $single)
+{
+	$n->safe_psql('postgres', q{
+		SELECT metrics_rollup.record('tool', 'e4', 0.25, true, NULL, NULL, '2026-03-01 12:10:00+00');
+		SELECT metrics_rollup.flush();
+		SELECT * FROM metrics_rollup.run_rollup();});
+}
+is($coord->safe_psql('postgres', $raw_digest), $single->safe_psql('postgres', $raw_digest),
+	'after undistribute() record() lands in the coordinator\'s raw_metrics: raw rows equal the single node\'s');
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'... and is rolled up as on one node');
+
+# and back: distribute() again keeps every row
+$before_raw = $coord->safe_psql('postgres', $raw_digest);
+$coord->safe_psql('postgres', 'SELECT metrics_rollup.distribute(4)');
+is($coord->safe_psql('postgres', $raw_digest), $before_raw, 'distribute() after undistribute() keeps every raw row');
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'... and every hourly row');
+
+# --- DROP EXTENSION leaves no shard ----------------------------------------
 $coord->safe_psql('postgres', 'DROP EXTENSION metrics_rollup');
 is($coord->safe_psql('postgres', q{
 	SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'metrics_rollup.%'}),
