@@ -31,7 +31,15 @@
  *     shard's marks in the same statement, into the co-located shard of
  *     rollup_dirty, so a rollup that deleted a mark sees the rows.
  *   - the rollup of an hour and the cleanup's batches on distributed
- *     tables (called by rollup.c and cleanup.c).
+ *     tables (called by rollup.c and cleanup.c), and the daily level's
+ *     invalidation there, which the dropped daily_hourly_* triggers do on
+ *     one node: the rollup unmarks and queues the (kind, UTC day)s of the
+ *     hourly rows it inserted or changed (its upsert skips rows whose
+ *     figures stay the same), the hourly retention those of the rows it
+ *     deletes, in the same transaction (daily_queue and daily_built are
+ *     local tables of the coordinator, written by statements of their
+ *     own).  Direct writes into the distributed hourly_metrics are not
+ *     tracked.
  *
  * Must never: write into a distributed table other than through a statement
  * Citus plans (a direct heap or COPY write lands in the coordinator's shell
@@ -47,6 +55,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -394,7 +403,7 @@ static const char *const citus_flush_rows_sql =
 "   pg_catalog.unnest($4::pg_catalog.timestamptz[]), pg_catalog.unnest($5::pg_catalog.float8[]),"
 "   pg_catalog.unnest($6::pg_catalog.bool[]), pg_catalog.unnest($7::pg_catalog.text[]))";
 
-/* One column's array, NULL elements where nulls[i] is 'n'. */
+/* One column's array, NULL elements where nulls[i] is 'n' (nulls NULL: none). */
 static Datum
 citus_array(Datum *values, char *nulls, int n, Oid type)
 {
@@ -406,7 +415,7 @@ citus_array(Datum *values, char *nulls, int n, Oid type)
 	char		typalign;
 
 	for (int i = 0; i < n; i++)
-		isnull[i] = nulls[i] == 'n';
+		isnull[i] = nulls != NULL && nulls[i] == 'n';
 	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
 	return PointerGetDatum(construct_md_array(values, isnull, 1, dims, lbs, type,
 											  typlen, typbyval, typalign));
@@ -732,7 +741,18 @@ static const char *const citus_rollup_write_sql =
 "       last_recorded_at = excluded.last_recorded_at,"
 "       percentiles_exact = excluded.percentiles_exact,"
 "       updated_at = $4::pg_catalog.timestamptz"
-" RETURNING h.total_count - coalesce((h.archived).total_count, 0)";
+" WHERE (h.entity_name, h.total_count, h.success_count, h.min_response_time,"
+"        h.max_response_time, h.sum_response_time, h.last_recorded_at,"
+"        metrics_rollup.sketch_to_bytea(h.sketch), h.p50_response_time,"
+"        h.p95_response_time, h.p99_response_time, h.percentiles_exact)"
+"       IS DISTINCT FROM"
+"       (coalesce(excluded.entity_name, h.entity_name), excluded.total_count,"
+"        excluded.success_count, excluded.min_response_time,"
+"        excluded.max_response_time, excluded.sum_response_time,"
+"        excluded.last_recorded_at, metrics_rollup.sketch_to_bytea(excluded.sketch),"
+"        excluded.p50_response_time, excluded.p95_response_time,"
+"        excluded.p99_response_time, excluded.percentiles_exact)"
+" RETURNING h.total_count - coalesce((h.archived).total_count, 0), h.kind";
 
 /*
  * The taken groups left without raw rows in the hour (cleanup archived
@@ -756,8 +776,137 @@ static const char *const citus_rollup_archived_sql =
 "   AND (h.kind OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) h.entity_id) = ANY ($2)"
 "   AND NOT EXISTS (SELECT FROM metrics_rollup.raw_metrics r"
 "                    WHERE r.entity_id = h.entity_id AND r.kind = h.kind"
-"                      AND r.recorded_at >= $1 AND r.recorded_at < $5)";
+"                      AND r.recorded_at >= $1 AND r.recorded_at < $5)"
+" RETURNING h.kind";
 
+/*
+ * The daily level's invalidation on Citus, where hourly_metrics has no
+ * triggers (src/daily.c): the UTC days ($2) of the kinds ($1) whose hourly
+ * rows changed lose their daily_built marker and are queued, as the single
+ * node's daily_hourly_* triggers do.  Both tables are local (coordinator).
+ */
+static const char *const citus_daily_unmark_sql =
+"DELETE FROM metrics_rollup.daily_built b"
+" USING ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),"
+"                  pg_catalog.unnest($2::pg_catalog.timestamptz[])) AS c(kind, day_start)"
+" WHERE b.kind = c.kind AND b.day_start = c.day_start";
+
+static const char *const citus_daily_queue_sql =
+"INSERT INTO metrics_rollup.daily_queue (kind, day_start)"
+" SELECT DISTINCT c.kind, c.day_start"
+"   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),"
+"                   pg_catalog.unnest($2::pg_catalog.timestamptz[])) AS c(kind, day_start)"
+" ON CONFLICT (kind, day_start) DO NOTHING";
+
+/*
+ * Unmark and queue n (kind, UTC day)s: kinds[i] and days[i].  Nothing when
+ * n is 0, or before 1.1 (no daily tables).
+ */
+static void
+citus_daily_invalidate(Datum *kinds, Datum *days, int n)
+{
+	Oid			types[2] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		args[2];
+
+	if (n == 0 || !catalog_schema_1_1())
+		return;
+	args[0] = citus_array(kinds, NULL, n, TEXTOID);
+	args[1] = citus_array(days, NULL, n, TIMESTAMPTZOID);
+	catalog_spi_check(SPI_execute_with_args(citus_daily_unmark_sql, 2, types, args,
+										   NULL, false, 0),
+					 SPI_OK_DELETE, "unmarking changed days");
+	catalog_spi_check(SPI_execute_with_args(citus_daily_queue_sql, 2, types, args,
+										   NULL, false, 0),
+					 SPI_OK_INSERT, "queueing changed days");
+}
+
+/*
+ * The (kind, UTC day)s of the hourly rows before $1, which the hourly
+ * retention is about to delete: as the single node's daily_hourly_deleted
+ * trigger, each loses its marker and is queued (its rebuild from the hourly
+ * rows left drops the daily rows of a day that has none).  A statement of
+ * its own on the distributed table, then local writes: Citus joins no
+ * local table with a distributed one.
+ */
+static const char *const citus_hourly_days_before_sql =
+"SELECT DISTINCT kind, pg_catalog.date_trunc('day', hour_start, 'UTC')"
+"  FROM metrics_rollup.hourly_metrics WHERE hour_start < $1";
+
+static void
+citus_daily_invalidate_before(TimestampTz before)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(before)};
+	Datum	   *kinds;
+	Datum	   *days;
+	int			n;
+
+	if (!catalog_schema_1_1())
+		return;
+	catalog_spi_check(SPI_execute_with_args(citus_hourly_days_before_sql, 1, types,
+										   args, NULL, false, 0),
+					 SPI_OK_SELECT, "listing the days of expired hourly rows");
+	n = (int) SPI_processed;
+	kinds = palloc(sizeof(Datum) * Max(n, 1));
+	days = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		kinds[i] = PointerGetDatum(PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[i],
+																	   SPI_tuptable->tupdesc,
+																	   1, &isnull)));
+		days[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	citus_daily_invalidate(kinds, days, n);
+}
+
+/*
+ * The kinds of the rows SPI_tuptable returned (column col), appended to
+ * kinds[*n] if not there yet (a handful of kinds: a linear search).
+ */
+static void
+citus_collect_kinds(int col, Datum **kinds, int *n, int *size)
+{
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		kind = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+										 col, &isnull);
+		bool		seen = false;
+
+		if (isnull)
+			continue;
+		for (int j = 0; j < *n && !seen; j++)
+			seen = DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
+														(*kinds)[j], kind));
+		if (seen)
+			continue;
+		if (*n == *size)
+		{
+			*size *= 2;
+			*kinds = repalloc(*kinds, sizeof(Datum) * *size);
+		}
+		/* out of the tuple table, which is freed next */
+		(*kinds)[(*n)++] = PointerGetDatum(PG_DETOAST_DATUM_COPY(kind));
+	}
+}
+
+/* The start of t's UTC day (TimestampTz counts from a UTC midnight). */
+static TimestampTz
+citus_utc_day(TimestampTz t)
+{
+	return t - ((t % USECS_PER_DAY) + USECS_PER_DAY) % USECS_PER_DAY;
+}
+
+/*
+ * Totals: rows_written counts the hourly rows this run inserted or CHANGED
+ * (an upsert that would rewrite a row with the same figures is skipped, see
+ * citus_rollup_write_sql), and raw_rows the raw rows counted by those rows
+ * beyond their archived part; the late-data window that every run re-reads
+ * on Citus adds nothing to either while its hours do not change.
+ */
 void
 citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 					RollupTotals *totals)
@@ -769,6 +918,10 @@ citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 	char		take_nulls[3] = {' ', kind ? ' ' : 'n', kind ? ' ' : 'n'};
 	bool		isnull;
 	SPITupleTable *marks;
+	int			nkinds = 0;
+	int			kinds_size = 4;
+	Datum	   *kinds = palloc(sizeof(Datum) * kinds_size);
+	Datum	   *days;
 
 	args[0] = TimestampTzGetDatum(hour);
 	args[1] = kind;
@@ -800,12 +953,21 @@ citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 		totals->raw_rows += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 														SPI_tuptable->tupdesc,
 														1, &isnull));
+	citus_collect_kinds(2, &kinds, &nkinds, &kinds_size);
 	SPI_freetuptable(SPI_tuptable);
 	catalog_spi_check(SPI_execute_with_args(citus_rollup_archived_sql, 5, types,
 										   args, NULL, false, 0),
-					 SPI_OK_UPDATE, "writing archived-only hourly rows");
+					 SPI_OK_UPDATE_RETURNING, "writing archived-only hourly rows");
 	totals->rows_written += (int64) SPI_processed;
+	citus_collect_kinds(1, &kinds, &nkinds, &kinds_size);
+	SPI_freetuptable(SPI_tuptable);
 	SPI_freetuptable(marks);
+
+	/* the changed rows' (kind, day)s, in this transaction */
+	days = palloc(sizeof(Datum) * Max(nkinds, 1));
+	for (int i = 0; i < nkinds; i++)
+		days[i] = TimestampTzGetDatum(citus_utc_day(hour));
+	citus_daily_invalidate(kinds, days, nkinds);
 }
 
 /* ----------------------------------------------------------------
@@ -939,6 +1101,7 @@ citus_cleanup_hourly(TimestampTz before)
 	Oid			types[1] = {TIMESTAMPTZOID};
 	Datum		args[1] = {TimestampTzGetDatum(before)};
 
+	citus_daily_invalidate_before(before);
 	catalog_spi_check(SPI_execute_with_args(citus_cleanup_hourly_sql, 1, types, args,
 										   NULL, false, 0),
 					 SPI_OK_DELETE, "deleting expired hourly rows");

@@ -47,7 +47,9 @@ extern void citus_flush_range(uint64 first, uint64 count);
 /*
  * Roll up the marked groups of one hour (kind (Datum) 0: all of them) on
  * distributed tables, in the current transaction with SPI connected: take
- * the marks, then one INSERT ... SELECT pushed down to the shard groups.
+ * the marks, then one INSERT ... SELECT pushed down to the shard groups;
+ * the (kind, UTC day)s of the hourly rows changed are unmarked in
+ * daily_built and queued in daily_queue.
  */
 extern void citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 								RollupTotals *totals);
@@ -56,7 +58,8 @@ extern void citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
  * Cleanup on distributed tables (cleanup.c calls these with SPI connected
  * and the runner lock held): the hours with raw rows before a time; one
  * hour's fast archive and delete of its rolled-up, clean groups (returns
- * raw rows deleted); hourly rows before a time (returns rows deleted).
+ * raw rows deleted); hourly rows before a time (returns rows deleted; their
+ * days are unmarked and queued first).
  */
 extern TimestampTz *citus_cleanup_hours(TimestampTz before, MemoryContext cxt,
 										 int *count);

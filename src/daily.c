@@ -30,6 +30,14 @@
  * daily rows of the day stay absent, so queries read its hourly rows, and
  * every run tries it again after the days that did not fail.
  *
+ * On Citus (raw_metrics distributed, src/citus.c): hourly_metrics,
+ * daily_metrics and rollup_dirty are distributed, daily_queue, daily_built
+ * and rollup_failures local to the coordinator.  The ready query gets the
+ * marked (kind, day)s from a statement of its own (no join of a local and
+ * a distributed table), daily_holes is not consulted (no trigger fills it
+ * there), and a day's INSERT ... SELECT, grouped by entity_id, runs on the
+ * shard groups.  Invalidation there is citus.c's (no triggers).
+ *
  * Versions: a 1.0 installation running this library has no daily tables;
  * daily_build() then does nothing (catalog_schema_1_1(), checked at every call:
  * two catalog lookups).
@@ -44,11 +52,14 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "citus.h"
 #include "daily.h"
 #include "job_xact.h"
 
@@ -76,6 +87,29 @@ static const char *const daily_ready_1_2_sql =
 "   AND NOT EXISTS (SELECT FROM metrics_rollup.daily_holes h"
 "                    WHERE h.kind = q.kind AND h.hour_start >= q.day_start"
 "                      AND h.hour_start < q.day_start + interval '24 hours')"
+" ORDER BY EXISTS (SELECT FROM metrics_rollup.rollup_failures f"
+"                   WHERE f.level = 'day' AND f.kind = q.kind AND f.entity_id = ''"
+"                     AND f.period_start = q.day_start),"
+"          q.day_start, q.kind LIMIT $1";
+
+/*
+ * On Citus (raw_metrics distributed), where rollup_dirty is distributed and
+ * daily_queue local: Citus joins no local table with a distributed one.
+ * The (kind, UTC day)s that have marks are read first by a statement of
+ * their own, then passed to the ready query as $2 kinds and $3 days;
+ * daily_holes, which only hourly_metrics' triggers fill, is empty there.
+ */
+static const char *const daily_marked_days_citus_sql =
+"SELECT DISTINCT kind, pg_catalog.date_trunc('day', hour_start, 'UTC')"
+"  FROM metrics_rollup.rollup_dirty";
+
+static const char *const daily_ready_citus_sql =
+"SELECT q.kind, q.day_start FROM metrics_rollup.daily_queue q"
+" WHERE q.day_start + interval '24 hours' <= pg_catalog.now()"
+"   AND NOT EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]),"
+"                                          pg_catalog.unnest($3::pg_catalog.timestamptz[]))"
+"                               AS m(kind, day_start)"
+"                    WHERE m.kind = q.kind AND m.day_start = q.day_start)"
 " ORDER BY EXISTS (SELECT FROM metrics_rollup.rollup_failures f"
 "                   WHERE f.level = 'day' AND f.kind = q.kind AND f.entity_id = ''"
 "                     AND f.period_start = q.day_start),"
@@ -129,6 +163,31 @@ static const char *const daily_insert_sql =
 "  GROUP BY h.kind, h.entity_id"
 " RETURNING hours_merged";
 
+/*
+ * The same on Citus, without OFFSET 0 (which would make Citus pull the
+ * hourly rows to the coordinator): grouped by entity_id, the distribution
+ * column, the INSERT ... SELECT runs on each shard group (hourly_metrics
+ * and daily_metrics are co-located).  $3 is the day's end (no timestamptz
+ * arithmetic for the shards to evaluate).
+ */
+static const char *const daily_insert_citus_sql =
+"INSERT INTO metrics_rollup.daily_metrics"
+"       (kind, entity_id, day_start, entity_name, name_at, total_count, success_count,"
+"        min_response_time, max_response_time, sum_response_time, sketch,"
+"        last_recorded_at, hours_merged)"
+" SELECT h.kind, h.entity_id, $2,"
+"        (pg_catalog.array_agg(h.entity_name ORDER BY h.last_recorded_at DESC)"
+"             FILTER (WHERE h.entity_name IS NOT NULL))[1],"
+"        pg_catalog.max(h.last_recorded_at) FILTER (WHERE h.entity_name IS NOT NULL),"
+"        pg_catalog.sum(h.total_count), pg_catalog.sum(h.success_count),"
+"        pg_catalog.min(h.min_response_time), pg_catalog.max(h.max_response_time),"
+"        pg_catalog.sum(h.sum_response_time), metrics_rollup.query_sketch_merge(h.sketch),"
+"        pg_catalog.max(h.last_recorded_at), pg_catalog.count(*)"
+"   FROM metrics_rollup.hourly_metrics h"
+"  WHERE h.kind = $1 AND h.hour_start >= $2 AND h.hour_start < $3"
+"  GROUP BY h.kind, h.entity_id"
+" RETURNING hours_merged";
+
 /* $1 kind, $2 day_start, $3 entities, $4 hours, $5 duration */
 static const char *const daily_mark_sql =
 "INSERT INTO metrics_rollup.daily_built AS b"
@@ -157,9 +216,25 @@ daily_exec(const char *sql, Datum kind, Datum day, int expected, const char *wha
 	return SPI_processed;
 }
 
+/* The day's daily rows on Citus (daily_insert_citus_sql); returns SPI_processed. */
+static uint64
+daily_insert_citus(Datum kind, Datum day)
+{
+	Oid			types[3] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[3];
+
+	args[0] = kind;
+	args[1] = day;
+	args[2] = TimestampTzGetDatum(DatumGetTimestampTz(day) + USECS_PER_DAY);
+	catalog_spi_check(SPI_execute_with_args(daily_insert_citus_sql, 3, types, args,
+										  NULL, false, 0),
+					SPI_OK_INSERT_RETURNING, "writing a day's daily rows");
+	return SPI_processed;
+}
+
 /* Build one (kind, day); adds to *totals. */
 static void
-daily_build_day(Datum kind, Datum day, DailyTotals *totals)
+daily_build_day(Datum kind, Datum day, DailyTotals *totals, bool citus)
 {
 	TimestampTz start = GetCurrentTimestamp();
 	int64		entities;
@@ -167,8 +242,11 @@ daily_build_day(Datum kind, Datum day, DailyTotals *totals)
 	bool		isnull;
 
 	daily_exec(daily_clear_sql, kind, day, SPI_OK_DELETE, "clearing a day's daily rows");
-	entities = (int64) daily_exec(daily_insert_sql, kind, day, SPI_OK_INSERT_RETURNING,
-								  "writing a day's daily rows");
+	if (citus)
+		entities = (int64) daily_insert_citus(kind, day);
+	else
+		entities = (int64) daily_exec(daily_insert_sql, kind, day, SPI_OK_INSERT_RETURNING,
+									  "writing a day's daily rows");
 	for (uint64 i = 0; i < SPI_processed; i++)
 		hours += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
 											 SPI_tuptable->tupdesc, 1, &isnull));
@@ -204,6 +282,7 @@ typedef struct DailyUnit
 	Datum		kind;
 	Datum		day;
 	DailyTotals *totals;
+	bool		citus;			/* raw_metrics is distributed */
 } DailyUnit;
 
 static void
@@ -211,7 +290,7 @@ daily_build_unit(void *arg)
 {
 	DailyUnit  *unit = (DailyUnit *) arg;
 
-	daily_build_day(unit->kind, unit->day, unit->totals);
+	daily_build_day(unit->kind, unit->day, unit->totals, unit->citus);
 }
 
 /* A day failed with a data error: its row in rollup_failures, a WARNING. */
@@ -247,15 +326,16 @@ daily_set_aside(const DailyUnit *unit, const ErrorData *edata)
 
 /* Build one day, in a subtransaction from 1.2 on (see the file header). */
 static void
-daily_build_isolated(Datum kind, Datum day, DailyTotals *totals, bool isolate)
+daily_build_isolated(Datum kind, Datum day, DailyTotals *totals, bool isolate,
+					 bool citus)
 {
-	DailyUnit	unit = {kind, day, totals};
+	DailyUnit	unit = {kind, day, totals, citus};
 	DailyTotals before = *totals;
 	ErrorData  *edata;
 
 	if (!isolate)
 	{
-		daily_build_day(kind, day, totals);
+		daily_build_day(kind, day, totals, citus);
 		return;
 	}
 	edata = job_try_isolated(daily_build_unit, &unit, NULL);
@@ -289,18 +369,76 @@ daily_ready(int max_days, bool v1_2)
 	return SPI_processed;
 }
 
+/* A one-dimensional array of n Datums of type (by reference: text, timestamptz). */
+static Datum
+daily_array(Datum *values, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(values, n, type, typlen, typbyval, typalign));
+}
+
+/*
+ * daily_ready() on Citus: with_marks, the (kind, day)s that have marks are
+ * read first (a statement on the distributed rollup_dirty) and are not
+ * ready; without, every ended queued day is (an upper bound, which takes no
+ * distributed statement: the common case, nothing queued, stays local).
+ */
+static uint64
+daily_ready_citus(int max_days, bool with_marks)
+{
+	Oid			types[3] = {INT8OID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		args[3];
+	char		nulls[3] = {max_days > 0 ? ' ' : 'n', ' ', ' '};
+	Datum	   *kinds = palloc(sizeof(Datum));
+	Datum	   *days = palloc(sizeof(Datum));
+	int			n = 0;
+
+	if (with_marks)
+	{
+		catalog_spi_check(SPI_execute(daily_marked_days_citus_sql, false, 0),
+						SPI_OK_SELECT, "listing marked days");
+		n = (int) SPI_processed;
+		kinds = repalloc(kinds, sizeof(Datum) * Max(n, 1));
+		days = repalloc(days, sizeof(Datum) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			kinds[i] = PointerGetDatum(PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[i],
+																		   SPI_tuptable->tupdesc,
+																		   1, &isnull)));
+			days[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	args[0] = Int64GetDatum((int64) max_days);
+	args[1] = daily_array(kinds, n, TEXTOID);
+	args[2] = daily_array(days, n, TIMESTAMPTZOID);
+	catalog_spi_check(SPI_execute_with_args(daily_ready_citus_sql, 3, types, args, nulls,
+										  false, 0),
+					SPI_OK_SELECT, "listing ready days");
+	return SPI_processed;
+}
+
 int
 daily_build(int max_days, DailyTotals *totals)
 {
 	SPITupleTable *ready;
 	uint64		count;
 	bool		v1_2;
+	bool		citus;
 
 	if (!catalog_schema_1_1())
 		return 0;
 	v1_2 = catalog_schema_1_2();
+	/* distribute() comes with 1.2 */
+	citus = v1_2 && citus_raw_distributed();
 	/* the common case, nothing ready, takes no lock */
-	if (daily_ready(1, v1_2) == 0)
+	if ((citus ? daily_ready_citus(1, false) : daily_ready(1, v1_2)) == 0)
 	{
 		SPI_freetuptable(SPI_tuptable);
 		return 0;
@@ -310,7 +448,7 @@ daily_build(int max_days, DailyTotals *totals)
 	catalog_spi_check(SPI_execute(daily_lock_sql, false, 0), SPI_OK_UTILITY,
 					"locking hourly_metrics");
 	/* a new snapshot, taken after every writer of hourly rows committed */
-	count = daily_ready(max_days, v1_2);
+	count = citus ? daily_ready_citus(max_days, true) : daily_ready(max_days, v1_2);
 	ready = SPI_tuptable;
 	for (uint64 i = 0; i < count; i++)
 	{
@@ -319,7 +457,7 @@ daily_build(int max_days, DailyTotals *totals)
 		Datum		day = SPI_getbinval(ready->vals[i], ready->tupdesc, 2, &isnull);
 
 		CHECK_FOR_INTERRUPTS();
-		daily_build_isolated(kind, day, totals, v1_2);
+		daily_build_isolated(kind, day, totals, v1_2, citus);
 	}
 	SPI_freetuptable(ready);
 	return (int) count;

@@ -921,15 +921,18 @@ REVOKE ALL ON FUNCTION metrics_rollup.citus_before_drop_extension() FROM PUBLIC;
 
 -- aggregate() and timeseries() on Citus.  Citus cannot plan query_pieces()
 -- (CTEs, FULL JOINs, LATERAL over distributed tables) nor the daily lookup
--- (the local daily_built joined with the distributed rollup_dirty), and the
--- daily level is not built there.  When raw_metrics is distributed, both
--- functions run instead one statement (EXECUTE ... USING: planned with the
+-- (the local daily_built joined with the distributed rollup_dirty).  When
+-- raw_metrics is distributed, both functions first compute the covered days
+-- (citus_covered_days(): built, wholly inside the range, no mark; their
+-- longest run of consecutive days), then run
+-- one statement (EXECUTE ... USING: planned with the
 -- values, which Citus needs to prune shards) whose every join equates
 -- entity_id, the distribution column, and whose aggregates group by it: the
 -- whole answer per entity is computed on the shards, nothing is pulled up
 -- (citus.coordinator_aggregation_strategy = 'disabled' passes).  Per
--- group-hour (kind, entity_id, UTC hour H) of the range, with query_pieces'
--- cut rules (marks on Citus carry no partial; daily_holes is empty there):
+-- covered day: its daily rows.  Per group-hour (kind, entity_id, UTC hour
+-- H) of the rest of the range, with query_pieces' cut rules (marks on Citus
+-- carry no partial; daily_holes is empty there):
 --   * a group-hour with an archived part and H < since: nothing;
 --   * counted whole: H >= since and (H + 1 h <= until, or an archived
 --     part, or no mark and its hourly row's last event before until);
@@ -938,7 +941,10 @@ REVOKE ALL ON FUNCTION metrics_rollup.citus_before_drop_extension() FROM PUBLIC;
 --     any) and all its raw rows;
 --   * not whole: its raw rows in [since, until).
 -- Every write into a distributed raw_metrics is marked on its shard
--- (citus_raw_changed()), as on one node.
+-- (citus_raw_changed()), as on one node.  The daily level on Citus is
+-- invalidated by the rollup (src/citus.c: the days of the hourly rows it
+-- changed) and by the hourly retention, not by triggers on hourly_metrics:
+-- a direct write into the distributed hourly_metrics is not seen.
 CREATE FUNCTION metrics_rollup.citus_is_distributed() RETURNS boolean
     AS 'MODULE_PATHNAME', 'citus_is_distributed_sql'
     LANGUAGE C STABLE PARALLEL SAFE;
@@ -949,12 +955,25 @@ COMMENT ON FUNCTION metrics_rollup.citus_is_distributed() IS
 -- entity_id: columns entity_id, hour_start, total_count, success_count,
 -- min_value, max_value, sum_value, sketch, entity_name, name_at, last_at.
 -- Parameters: $1 kind, $2 entity_id (only when one_entity), $3 since,
--- $4 until, $5 since's UTC hour, $6 until rounded up to the hour.
+-- $4 until, $5 since's UTC hour, $6 until rounded up to the hour, $7 the
+-- bucket of timeseries() (aggregate(): NULL::interval, unused), [$8, $9)
+-- the covered UTC days (citus_covered_days(); both 'infinity' for none):
+-- read from daily_metrics (hour_start := day_start); the three other legs
+-- skip every hour of those days by a condition on hour_start (recorded_at)
+-- that their indexes serve (two ranges around the covered days).
 CREATE FUNCTION metrics_rollup.citus_pieces_sql(one_entity boolean) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT replace(replace(replace($q$
+SELECT replace(replace(replace(replace($q$
+SELECT dm.entity_id, dm.day_start AS hour_start, dm.total_count, dm.success_count,
+       dm.min_response_time AS min_value, dm.max_response_time AS max_value,
+       dm.sum_response_time AS sum_value, dm.sketch, dm.entity_name,
+       dm.name_at, dm.last_recorded_at AS last_at
+  FROM metrics_rollup.daily_metrics dm
+ WHERE dm.kind = $1 /*m*/
+   AND dm.day_start >= $8 AND dm.day_start < $9
+UNION ALL
 SELECT h.entity_id, h.hour_start, h.total_count, h.success_count,
        h.min_response_time AS min_value, h.max_response_time AS max_value,
        h.sum_response_time AS sum_value, h.sketch, h.entity_name,
@@ -962,6 +981,7 @@ SELECT h.entity_id, h.hour_start, h.total_count, h.success_count,
   FROM metrics_rollup.hourly_metrics h
  WHERE h.kind = $1 /*h*/
    AND h.hour_start >= $3 AND h.hour_start < $4
+   AND (h.hour_start < $8 OR h.hour_start >= $9)
    AND (h.hour_start + interval '1 hour' <= $4
         OR (h.archived).total_count IS NOT NULL
         OR h.last_recorded_at < $4)
@@ -976,6 +996,7 @@ SELECT h.entity_id, h.hour_start, (h.archived).total_count, (h.archived).success
   FROM metrics_rollup.hourly_metrics h
  WHERE h.kind = $1 /*h*/
    AND h.hour_start >= $3 AND h.hour_start < $4
+   AND (h.hour_start < $8 OR h.hour_start >= $9)
    AND (h.archived).total_count IS NOT NULL
    AND EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
                 WHERE d.entity_id = h.entity_id AND d.kind = h.kind
@@ -1004,7 +1025,8 @@ SELECT r.entity_id, r.hour_start, (r.s).total_count, (r.s).success_count,
                     ON m.entity_id = x.entity_id
                    AND m.hour_start = date_trunc('hour', x.recorded_at, 'UTC')
                  WHERE x.kind = $1 /*x*/
-                   AND x.recorded_at >= $5 AND x.recorded_at < $6) y
+                   AND x.recorded_at >= $5 AND x.recorded_at < $6
+                   AND (x.recorded_at < $8 OR x.recorded_at >= $9)) y
          WHERE NOT (y.archived_part AND y.hour_start < $3)
            AND CASE WHEN y.hour_start >= $3
                          AND (y.hour_start + interval '1 hour' <= $4 OR y.archived_part
@@ -1014,10 +1036,11 @@ SELECT r.entity_id, r.hour_start, (r.s).total_count, (r.s).success_count,
          GROUP BY y.entity_id, y.hour_start) r
 $q$, '/*h*/', CASE WHEN one_entity THEN 'AND h.entity_id = $2' ELSE '' END),
      '/*d*/', CASE WHEN one_entity THEN 'AND d.entity_id = $2' ELSE '' END),
-     '/*x*/', CASE WHEN one_entity THEN 'AND x.entity_id = $2' ELSE '' END)
+     '/*x*/', CASE WHEN one_entity THEN 'AND x.entity_id = $2' ELSE '' END),
+     '/*m*/', CASE WHEN one_entity THEN 'AND dm.entity_id = $2' ELSE '' END)
 $$;
 COMMENT ON FUNCTION metrics_rollup.citus_pieces_sql(boolean) IS
-  'Internal to aggregate() and timeseries() on Citus: the text of the query of the pieces of a range (hourly rows of unmarked whole hours, archived parts and raw rows of the others), every join on entity_id so that Citus runs it on the shards.';
+  'Internal to aggregate() and timeseries() on Citus: the text of the query of the pieces of a range (daily rows of the covered days [$8, $9); then, outside them, hourly rows of unmarked whole hours, archived parts and raw rows of the others), every join on entity_id so that Citus runs it on the shards.';
 
 -- aggregate() on Citus: one statement, grouped by entity_id on the shards
 CREATE FUNCTION metrics_rollup.citus_aggregate_sql(one_entity boolean) RETURNS text
@@ -1055,7 +1078,7 @@ $q$SELECT $1::text, a.entity_id, a.entity_name, a.n, a.ok, a.n - a.ok,
 END
 $$;
 COMMENT ON FUNCTION metrics_rollup.citus_aggregate_sql(boolean) IS
-  'Internal to aggregate() on Citus: the text of its statement (parameters as citus_pieces_sql()), aggregated per entity_id on the shards.';
+  'Internal to aggregate() on Citus: the text of its statement (parameters as citus_pieces_sql(): $7 unused, [$8, $9) the covered days), aggregated per entity_id on the shards.';
 
 -- timeseries() on Citus: per entity and bucket on the shards (the sketches
 -- merged there), then per bucket with sketch_merge, whose partial states
@@ -1084,8 +1107,74 @@ SELECT b.b, coalesce(a.n, 0), coalesce(a.n - a.ok, 0), (a.sm / a.n)::float8,
  ORDER BY b.b$q$
 $$;
 COMMENT ON FUNCTION metrics_rollup.citus_timeseries_sql(boolean) IS
-  'Internal to timeseries() on Citus: the text of its statement (parameters as citus_pieces_sql(), $7 the bucket), aggregated per entity_id and bucket on the shards, then per bucket with sketch_merge.';
+  'Internal to timeseries() on Citus: the text of its statement (parameters as citus_pieces_sql(): $7 the bucket, [$8, $9) the covered days), aggregated per entity_id and bucket on the shards, then per bucket with sketch_merge.';
 
+-- The covered days of aggregate() and timeseries() on Citus, as the single
+-- node's branch computes them: days marked in daily_built (the local
+-- table) wholly inside [since, until), less the days with a dirty mark of
+-- the kind (of the entity, when one: Citus then asks one shard), read by a
+-- statement of its own on the distributed rollup_dirty (Citus joins no
+-- local table with a distributed one; EXECUTE plans it with the values, so
+-- Citus prunes shards).  Of those, the longest run of consecutive days (the
+-- earliest of equal ones): the statement then reads the rest of the range
+-- as two index ranges around it; a covered day outside the run is read from
+-- its hours, which gives the same answer.
+CREATE FUNCTION metrics_rollup.citus_covered_days(
+    p_kind text, p_entity text, p_since timestamptz, p_until timestamptz)
+RETURNS tstzrange
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- FOR ... IN EXECUTE opens a cursor, planned by the plan cache: a generic
+-- plan (the callers force them) leaves Citus parameters it cannot plan
+SET plan_cache_mode = force_custom_plan
+AS $$
+DECLARE
+    built   timestamptz[];
+    marked  timestamptz[] := '{}';
+    d       timestamptz;
+    run_lo  timestamptz;
+    run_hi  timestamptz;
+    best    tstzrange := 'empty';
+BEGIN
+    SELECT array_agg(b.day_start ORDER BY b.day_start) INTO built
+      FROM metrics_rollup.daily_built b
+     WHERE b.kind = p_kind
+       AND b.day_start >= p_since AND b.day_start <= p_until - interval '24 hours';
+    IF built IS NULL THEN
+        RETURN best;
+    END IF;
+    FOR d IN EXECUTE CASE WHEN p_entity IS NULL THEN
+            $q$SELECT DISTINCT date_trunc('day', m.hour_start, 'UTC')
+                 FROM metrics_rollup.rollup_dirty m
+                WHERE m.kind = $1 AND m.hour_start >= $3 AND m.hour_start < $4$q$
+        ELSE
+            $q$SELECT DISTINCT date_trunc('day', m.hour_start, 'UTC')
+                 FROM metrics_rollup.rollup_dirty m
+                WHERE m.kind = $1 AND m.entity_id = $2
+                  AND m.hour_start >= $3 AND m.hour_start < $4$q$
+        END
+        USING p_kind, p_entity, built[1], built[cardinality(built)] + interval '24 hours'
+    LOOP
+        marked := marked || d;
+    END LOOP;
+    -- days are 24 hours in UTC
+    FOREACH d IN ARRAY built LOOP
+        CONTINUE WHEN d = ANY (marked);
+        IF run_hi IS DISTINCT FROM d THEN
+            run_lo := d;
+        END IF;
+        run_hi := d + interval '24 hours';
+        IF isempty(best) OR run_hi - run_lo > upper(best) - lower(best) THEN
+            best := tstzrange(run_lo, run_hi);
+        END IF;
+    END LOOP;
+    RETURN best;
+END
+$$;
+COMMENT ON FUNCTION metrics_rollup.citus_covered_days(text, text, timestamptz, timestamptz) IS
+  'Internal to aggregate() and timeseries() on Citus: of the built UTC days of the kind wholly inside [since, until) without a dirty mark of the kind (of the entity, when not NULL), the longest run of consecutive days, as [first day, end of the last); empty when none. Its daily rows are read instead of its hours.';
+
+REVOKE ALL ON FUNCTION metrics_rollup.citus_covered_days(text, text, timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION metrics_rollup.citus_is_distributed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION metrics_rollup.citus_pieces_sql(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION metrics_rollup.citus_aggregate_sql(boolean) FROM PUBLIC;
@@ -1131,9 +1220,14 @@ BEGIN
                     HINT = 'Pass the kind of entity to summarise, e.g. ''tool''.';
     END IF;
     IF metrics_rollup.citus_is_distributed() THEN
+        -- the covered days read from daily_metrics: first_day to last_day
+        SELECT lower(c), upper(c) - interval '24 hours' INTO first_day, last_day
+          FROM metrics_rollup.citus_covered_days(p_kind, p_entity, p_lo, p_hi) c;
         RETURN QUERY EXECUTE metrics_rollup.citus_aggregate_sql(p_entity IS NOT NULL)
               USING p_kind, p_entity, p_lo, p_hi, date_trunc('hour', p_lo, 'UTC'),
-                    metrics_rollup.citus_hour_ceil(p_hi);
+                    metrics_rollup.citus_hour_ceil(p_hi), NULL::interval,
+                    coalesce(first_day, 'infinity'),
+                    coalesce(last_day + interval '24 hours', 'infinity');
         RETURN;
     END IF;
     -- days are 24 hours in UTC whatever the session's time zone
@@ -1288,9 +1382,17 @@ BEGIN
     -- in seconds: a day is 24 hours, whatever the session's time zone
     p_bucket := make_interval(secs => seconds);
     IF metrics_rollup.citus_is_distributed() THEN
+        -- the covered days read from daily_metrics, first_day to last_day:
+        -- only for buckets of whole days, as below
+        IF seconds % 86400 = 0 THEN
+            SELECT lower(c), upper(c) - interval '24 hours' INTO first_day, last_day
+              FROM metrics_rollup.citus_covered_days(p_kind, p_entity, p_lo, p_hi) c;
+        END IF;
         RETURN QUERY EXECUTE metrics_rollup.citus_timeseries_sql(p_entity IS NOT NULL)
               USING p_kind, p_entity, p_lo, p_hi, date_trunc('hour', p_lo, 'UTC'),
-                    metrics_rollup.citus_hour_ceil(p_hi), p_bucket;
+                    metrics_rollup.citus_hour_ceil(p_hi), p_bucket,
+                    coalesce(first_day, 'infinity'),
+                    coalesce(last_day + interval '24 hours', 'infinity');
         RETURN;
     END IF;
     IF seconds % 86400 = 0 THEN

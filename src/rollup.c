@@ -62,7 +62,8 @@
  * and its groups recomputed by citus_rollup_groups (one INSERT ... SELECT
  * pushed down to the shard groups); every run first marks the late-data
  * window (applications' own rows carry no mark there); the daily level is
- * not built; run_rollup() refuses on a worker node.
+ * built as on one node (daily.c; citus.c invalidates its days); run_rollup()
+ * refuses on a worker node.
  *
  * run_rollup_background() starts a dynamic background worker that runs
  * rollup_worker_run() once, as the metrics_rollup worker would.
@@ -610,9 +611,8 @@ rollup_run_sql(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		rollup_hour(hours[i], &totals);
 	}
-	/* every ready day, in this transaction too (not on Citus: see citus.c) */
-	if (!citus_raw_distributed())
-		daily_build(0, &totals.daily);
+	/* every ready day, in this transaction too */
+	daily_build(0, &totals.daily);
 	SPI_finish();
 
 	duration = palloc0(sizeof(Interval));
@@ -640,7 +640,7 @@ rollup_worker_build_days(RollupTotals *totals)
 
 		CHECK_FOR_INTERRUPTS();
 		job_xact_begin("metrics_rollup: building daily rows");
-		if (!catalog_extension_ready() || citus_raw_distributed())
+		if (!catalog_extension_ready())
 		{
 			job_xact_commit();
 			break;

@@ -11,7 +11,12 @@
 # the single node's (counts, min/max/avg, exact p50/p95/p99 against
 # percentile_cont, sketch bytes); the rollup's aggregation runs on the
 # workers' shards; the worker nodes' maintenance workers skip rollup and
-# cleanup visibly with their circuits closed; undistribute() brings every
+# cleanup visibly with their circuits closed; the daily level (three past
+# days): built on the shards, every daily row and daily_built equal to the
+# single node's, read by aggregate()/timeseries() over whole days (equal
+# answers; an UPDATE of a built day's hourly rows behind Citus's back does
+# not change them), re-queued by a late event's rollup and by the hourly
+# retention but not by unchanged re-reads; undistribute() brings every
 # row back into the coordinator's own tables with the triggers, and
 # distribute() again keeps them; DROP EXTENSION on the coordinator leaves
 # no shard on the workers.
@@ -321,6 +326,176 @@ for my $w ($w1, $w2)
 		SELECT concat_ws(',', flush_circuit, rollup_circuit, cleanup_circuit, rollup_last_status)
 		  FROM metrics_rollup.job_stats()}),
 		'closed,closed,closed,skipped', $w->name . ': every circuit closed, rollup shown as skipped');
+}
+
+# --- the daily level on Citus: built on the shards, invalidated without ---
+# triggers, read by aggregate() and timeseries() ---------------------------
+# Three past UTC days of kind 'svc' (30 entities whose names change
+# mid-way), recorded on the coordinator and on w1; the single node gets the
+# same.  The day of 2026-03-01 ('tool') is built too by now.
+my $svc = q{
+	SELECT 'svc'::text AS k, 's' || (i % 30) AS e,
+	       'n' || (i % 30) || CASE WHEN t < '2026-02-11 12:00+00' THEN 'a' ELSE 'b' END AS nm,
+	       t, ((i * 7919) % 1000) / 250.0 AS r, i % 11 <> 0 AS ok
+	  FROM (SELECT i, '2026-02-10 00:00:00+00'::timestamptz
+	                  + ((i * 37) % 259200) * interval '1 second' AS t
+	          FROM generate_series(%d, %d) i) g};
+sub svc_sql
+{
+	my ($from, $to) = @_;
+	my $q = sprintf($svc, $from, $to);
+	return qq{SELECT metrics_rollup.record_batch('svc', array_agg(e), array_agg(r), array_agg(ok),
+	           NULL, array_agg(nm), array_agg(t)) FROM ($q) x};
+}
+$coord->safe_psql('postgres', svc_sql(1, 5000));
+$w1->safe_psql('postgres', svc_sql(5001, 9000));
+$single->safe_psql('postgres', svc_sql(1, 9000));
+$_->safe_psql('postgres', 'SELECT metrics_rollup.flush()') for ($coord, $w1, $single);
+
+my $daily = q{
+	SELECT string_agg(concat_ws('|', kind, entity_id, day_start, entity_name, name_at, total_count,
+	                  success_count, min_response_time, max_response_time, sum_response_time,
+	                  encode(metrics_rollup.sketch_to_bytea(sketch), 'hex'), last_recorded_at, hours_merged),
+	                  E'\n' ORDER BY kind, entity_id, day_start)
+	  FROM metrics_rollup.daily_metrics};
+my $built = q{
+	SELECT string_agg(concat_ws('|', kind, day_start, entities, hours), E'\n' ORDER BY kind, day_start)
+	  FROM metrics_rollup.daily_built};
+my $pending = q{
+	SELECT (SELECT count(*) FROM metrics_rollup.daily_queue WHERE day_start + interval '24 hours' <= now())
+	       || ',' || (SELECT count(*) FROM metrics_rollup.daily_holes)};
+sub check_daily
+{
+	my ($when) = @_;
+	my $d = $single->safe_psql('postgres', $daily);
+	ok($coord->safe_psql('postgres', $daily) eq $d && $d ne '',
+		"$when: every daily row (counts, min/max/sum, name, sketch bytes) equals the single node's");
+	is($coord->safe_psql('postgres', $built), $single->safe_psql('postgres', $built),
+		"$when: daily_built equals the single node's");
+	is($coord->safe_psql('postgres', $pending) . ' ' . $single->safe_psql('postgres', $pending),
+		'0,0 0,0', "$when: no ended day left queued, no hole, on either");
+}
+my $rollup_off = q{SET citus.coordinator_aggregation_strategy = 'disabled';
+	SELECT * FROM metrics_rollup.run_rollup()};
+$coord->safe_psql('postgres', $rollup_off);
+$single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'daily level: the three days\' hourly rows equal the single node\'s');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) || ' ' || sum(entities) FROM metrics_rollup.daily_built WHERE kind = 'svc'}),
+	'3 90', 'run_rollup() on Citus built the three days (30 entities each)');
+check_daily('after run_rollup()');
+ok($w1->log_contains(qr/INSERT INTO metrics_rollup\.daily_metrics_\d+.*query_sketch_merge\(.*FROM metrics_rollup\.hourly_metrics_\d+/)
+	  && $w2->log_contains(qr/INSERT INTO metrics_rollup\.daily_metrics_\d+.*query_sketch_merge\(.*FROM metrics_rollup\.hourly_metrics_\d+/),
+	'each worker node built the daily rows of its own shards (INSERT ... SELECT pushed down)');
+
+my @daily_queries = (
+	q{SELECT * FROM metrics_rollup.aggregate('svc', NULL, '2026-02-10 00:00+00', '2026-02-13 00:00+00')},
+	q{SELECT * FROM metrics_rollup.aggregate('svc', NULL, '2026-02-10 05:30+00', '2026-02-12 19:10+00')},
+	q{SELECT * FROM metrics_rollup.aggregate('svc', 's7', '2026-02-09 00:00+00', '2026-02-12 07:00+00')},
+	q{SELECT * FROM metrics_rollup.aggregate('svc')},
+	q{SELECT * FROM metrics_rollup.aggregate('tool', 'e4')},
+	q{SELECT * FROM metrics_rollup.timeseries('svc', NULL, '2026-02-09 00:00+00', '2026-02-14 00:00+00', '1 day')},
+	q{SELECT * FROM metrics_rollup.timeseries('svc', 's3', '2026-02-10 00:00+00', '2026-02-13 00:00+00', '2 days')},
+	q{SELECT * FROM metrics_rollup.timeseries('svc', NULL, '2026-02-10 06:00+00', '2026-02-12 18:00+00', '6 hours')});
+my $whole_days = $daily_queries[0];
+sub check_daily_queries
+{
+	my ($when) = @_;
+	for my $q (@daily_queries)
+	{
+		my ($out, $err);
+		$coord->psql('postgres', "SET citus.coordinator_aggregation_strategy = 'disabled'; $q",
+			stdout => \$out, stderr => \$err);
+		my $expected = $single->safe_psql('postgres', $q);
+		ok($err eq '' && $out eq $expected && $expected ne '', "$when: $q equals the single node's")
+		  or diag("cluster:\n$out\n$err\nsingle node:\n$expected");
+	}
+}
+check_daily_queries('built days');
+
+# Read from the daily rows: a direct UPDATE of a built day's hourly rows on
+# Citus (not tracked there: no trigger) changes what the hours say, not what
+# the whole days say; undone after.
+my $one_hour = q{SELECT sum(total_count) FROM metrics_rollup.aggregate('svc', NULL, '2026-02-11 05:00+00', '2026-02-11 06:00+00')};
+my $days_total = qq{SELECT sum(total_count) FROM ($whole_days) a};
+my $before = $coord->safe_psql('postgres', "$one_hour; $days_total");
+$coord->safe_psql('postgres', q{UPDATE metrics_rollup.hourly_metrics SET total_count = total_count + 1000, success_count = success_count + 1000
+	WHERE kind = 'svc' AND hour_start = '2026-02-11 05:00+00'});
+my ($hour_after, $days_after) = split /\n/, $coord->safe_psql('postgres', "$one_hour; $days_total");
+my ($hour_before, $days_before) = split /\n/, $before;
+ok($hour_after > $hour_before && $days_after == $days_before,
+	"whole days are read from daily_metrics: an hour's rows changed behind its back ($hour_before -> $hour_after), the days' total stays $days_before");
+$coord->safe_psql('postgres', q{UPDATE metrics_rollup.hourly_metrics SET total_count = total_count - 1000, success_count = success_count - 1000
+	WHERE kind = 'svc' AND hour_start = '2026-02-11 05:00+00'});
+
+# The late-data window's re-reads and run_rollup(since) rewrite nothing that
+# did not change: no day re-queued, no build.
+my $built_at = q{SELECT string_agg(kind || day_start || built_at, ',' ORDER BY kind, day_start)
+	  FROM metrics_rollup.daily_built};
+my $queued = q{SELECT string_agg(kind || day_start, ',' ORDER BY kind, day_start) FROM metrics_rollup.daily_queue};
+my $built_at_before = $coord->safe_psql('postgres', $built_at);
+my $queued_before = $coord->safe_psql('postgres', $queued);
+is($coord->safe_psql('postgres', q{SELECT rollup_rows_written FROM metrics_rollup.run_rollup('2026-02-10 00:00+00')}),
+	'0', 'run_rollup(since) on Citus: no hourly row changed, none written');
+is($coord->safe_psql('postgres', $built_at) . ' ' . $coord->safe_psql('postgres', $queued),
+	"$built_at_before $queued_before", 'unchanged hours re-queue no day (no rebuild)');
+
+# A late event into a built day (recorded), and an application's own
+# INSERT into another (marked by the shard trigger): their marks keep the
+# days out of the covered days; the rollup that changes their hours unmarks
+# and re-queues the days, and the rebuilt days equal the single node's.
+for my $n ($coord, $single)
+{
+	$n->safe_psql('postgres', q{
+		SELECT metrics_rollup.record('svc', 's5', 9.75, false, NULL, 'n5late', '2026-02-11 07:15:00+00');
+		SELECT metrics_rollup.flush();
+		INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, recorded_at, response_time, success)
+		VALUES ('svc', 's21', '2026-02-12 22:05:00+00', 0.125, true);});
+}
+check_daily_queries('a late event in a built day, not rolled up yet');
+$coord->safe_psql('postgres', $rollup_off);
+$single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(to_char(day_start AT TIME ZONE 'UTC', 'MM-DD'), ',' ORDER BY day_start)
+	  FROM metrics_rollup.daily_built
+	 WHERE kind || day_start || built_at <> ALL (string_to_array($$} . $built_at_before . q{$$, ','))}),
+	'02-11,02-12', 'the late event\'s and the direct INSERT\'s days were rebuilt, and only they');
+check_daily('a late event rolled up');
+check_daily_queries('a late event rolled up');
+
+# Hourly retention: the expiring hours' days are unmarked and queued, then
+# rebuilt from the hours left (the raw rows went first: no hole).
+my $days_back = $coord->safe_psql('postgres', q{SELECT extract(day FROM now() - '2026-02-10 12:00+00')::int});
+for my $n ($coord, $single)
+{
+	$n->append_conf('postgresql.conf', "metrics_rollup.rollup_retention_days = $days_back\n");
+	$n->reload;
+}
+$_->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_cleanup()') for ($coord, $single);
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) > 0 FROM metrics_rollup.daily_queue WHERE kind = 'svc' AND day_start = '2026-02-10 00:00+00'})
+	. $coord->safe_psql('postgres', q{
+	SELECT count(*) FROM metrics_rollup.daily_built WHERE kind = 'svc' AND day_start = '2026-02-10 00:00+00'}),
+	't0', 'hourly retention on Citus: the expired hours\' day lost its marker and is queued');
+# this time as the coordinator's worker builds days (run_rollup_background():
+# DAILY_DAYS_PER_XACT days per transaction)
+$coord->append_conf('postgresql.conf', "metrics_rollup.rollup_enabled = on\n");
+$coord->reload;
+my $bg = $coord->safe_psql('postgres', 'SELECT metrics_rollup.run_rollup_background()');
+$coord->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $bg")
+  or die 'the rollup worker did not finish';
+$coord->append_conf('postgresql.conf', "metrics_rollup.rollup_enabled = off\n");
+$coord->reload;
+$single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
+ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
+	'after hourly retention the hourly rows equal the single node\'s');
+check_daily('after hourly retention');
+check_daily_queries('after hourly retention');
+for my $n ($coord, $single)
+{
+	$n->append_conf('postgresql.conf', "metrics_rollup.rollup_retention_days = 3650\n");
+	$n->reload;
 }
 
 # --- undistribute(): every row back in the coordinator's own tables --------
