@@ -941,7 +941,12 @@ REVOKE ALL ON FUNCTION metrics_rollup.citus_before_drop_extension() FROM PUBLIC;
 --     any) and all its raw rows;
 --   * not whole: its raw rows in [since, until).
 -- Every write into a distributed raw_metrics is marked on its shard
--- (citus_raw_changed()), as on one node.  The daily level on Citus is
+-- (citus_raw_changed()), as on one node, so raw rows are read only for the
+-- marked group-hours (from the marks, through raw_metrics' index) and for
+-- the range's first and last hour (those a bound may cut): a group-hour
+-- without mark is read from its hourly row, and one with neither mark nor
+-- hourly row (its hourly row deleted by hand: there is no daily_holes on
+-- Citus) is counted once run_rollup(since) marks it.  The daily level on Citus is
 -- invalidated by the rollup (src/citus.c: the days of the hourly rows it
 -- changed) and by the hourly retention, not by triggers on hourly_metrics:
 -- a direct write into the distributed hourly_metrics is not seen.
@@ -1009,24 +1014,49 @@ SELECT r.entity_id, r.hour_start, (r.s).total_count, (r.s).success_count,
                metrics_rollup.rollup_agg(y.response_time, y.success, y.recorded_at,
                                          y.entity_name) AS s
           FROM (SELECT x.entity_id, x.recorded_at, x.response_time, x.success, x.entity_name,
+                       m.hour_start, (h.archived).total_count IS NOT NULL AS archived_part
+                  FROM (SELECT d.entity_id, d.hour_start
+                          FROM metrics_rollup.rollup_dirty d
+                         WHERE d.kind = $1 /*d*/
+                           AND d.hour_start >= $5 AND d.hour_start < $6
+                           AND (d.hour_start < $8 OR d.hour_start >= $9)
+                         GROUP BY d.entity_id, d.hour_start) m
+                  JOIN metrics_rollup.raw_metrics x
+                    ON x.entity_id = m.entity_id AND x.kind = $1 /*x*/
+                   AND x.recorded_at >= m.hour_start
+                   AND x.recorded_at < m.hour_start + interval '1 hour'
+                  LEFT JOIN metrics_rollup.hourly_metrics h
+                    ON h.entity_id = m.entity_id AND h.kind = $1 /*h*/
+                   AND h.hour_start = m.hour_start) y
+         WHERE NOT (y.archived_part AND y.hour_start < $3)
+           AND CASE WHEN y.hour_start >= $3
+                         AND (y.hour_start + interval '1 hour' <= $4 OR y.archived_part)
+                    THEN true
+                    ELSE y.recorded_at >= $3 AND y.recorded_at < $4 END
+         GROUP BY y.entity_id, y.hour_start) r
+UNION ALL
+SELECT r.entity_id, r.hour_start, (r.s).total_count, (r.s).success_count,
+       (r.s).min_value, (r.s).max_value, (r.s).sum_value, (r.s).sketch,
+       (r.s).entity_name, (r.s).name_at, (r.s).last_at
+  FROM (SELECT y.entity_id, y.hour_start,
+               metrics_rollup.rollup_agg(y.response_time, y.success, y.recorded_at,
+                                         y.entity_name) AS s
+          FROM (SELECT x.entity_id, x.recorded_at, x.response_time, x.success, x.entity_name,
                        date_trunc('hour', x.recorded_at, 'UTC') AS hour_start,
                        (h.archived).total_count IS NOT NULL AS archived_part,
-                       h.hour_start IS NULL OR m.entity_id IS NOT NULL AS dirty,
+                       h.hour_start IS NULL AS dirty,
                        h.last_recorded_at AS hourly_last
                   FROM metrics_rollup.raw_metrics x
                   LEFT JOIN metrics_rollup.hourly_metrics h
                     ON h.entity_id = x.entity_id AND h.kind = x.kind
                    AND h.hour_start = date_trunc('hour', x.recorded_at, 'UTC')
-                  LEFT JOIN (SELECT d.entity_id, d.hour_start
-                               FROM metrics_rollup.rollup_dirty d
-                              WHERE d.kind = $1 /*d*/
-                                AND d.hour_start >= $5 AND d.hour_start < $6
-                              GROUP BY d.entity_id, d.hour_start) m
-                    ON m.entity_id = x.entity_id
-                   AND m.hour_start = date_trunc('hour', x.recorded_at, 'UTC')
                  WHERE x.kind = $1 /*x*/
-                   AND x.recorded_at >= $5 AND x.recorded_at < $6
-                   AND (x.recorded_at < $8 OR x.recorded_at >= $9)) y
+                   AND ((x.recorded_at >= $5 AND x.recorded_at < $5 + interval '1 hour')
+                        OR (x.recorded_at >= $6 - interval '1 hour' AND x.recorded_at < $6))
+                   AND (x.recorded_at < $8 OR x.recorded_at >= $9)
+                   AND NOT EXISTS (SELECT FROM metrics_rollup.rollup_dirty d
+                                    WHERE d.entity_id = x.entity_id AND d.kind = x.kind
+                                      AND d.hour_start = date_trunc('hour', x.recorded_at, 'UTC'))) y
          WHERE NOT (y.archived_part AND y.hour_start < $3)
            AND CASE WHEN y.hour_start >= $3
                          AND (y.hour_start + interval '1 hour' <= $4 OR y.archived_part
@@ -1040,7 +1070,7 @@ $q$, '/*h*/', CASE WHEN one_entity THEN 'AND h.entity_id = $2' ELSE '' END),
      '/*m*/', CASE WHEN one_entity THEN 'AND dm.entity_id = $2' ELSE '' END)
 $$;
 COMMENT ON FUNCTION metrics_rollup.citus_pieces_sql(boolean) IS
-  'Internal to aggregate() and timeseries() on Citus: the text of the query of the pieces of a range (daily rows of the covered days [$8, $9); then, outside them, hourly rows of unmarked whole hours, archived parts and raw rows of the others), every join on entity_id so that Citus runs it on the shards.';
+  'Internal to aggregate() and timeseries() on Citus: the text of the query of the pieces of a range (daily rows of the covered days [$8, $9); then, outside them, hourly rows of unmarked whole hours, archived parts and raw rows of the marked ones, raw rows of the cut first and last hour), every join on entity_id so that Citus runs it on the shards.';
 
 -- aggregate() on Citus: one statement, grouped by entity_id on the shards
 CREATE FUNCTION metrics_rollup.citus_aggregate_sql(one_entity boolean) RETURNS text
