@@ -73,6 +73,7 @@
 #include "buffer.h"
 #include "catalog.h"
 #include "citus.h"
+#include "daily.h"
 #include "security.h"
 
 PG_FUNCTION_INFO_V1(citus_distribute);
@@ -846,19 +847,7 @@ citus_daily_invalidate_before(TimestampTz before)
 	catalog_spi_check(SPI_execute_with_args(citus_hourly_days_before_sql, 1, types,
 										   args, NULL, false, 0),
 					 SPI_OK_SELECT, "listing the days of expired hourly rows");
-	n = (int) SPI_processed;
-	kinds = palloc(sizeof(Datum) * Max(n, 1));
-	days = palloc(sizeof(Datum) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		kinds[i] = PointerGetDatum(PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[i],
-																	   SPI_tuptable->tupdesc,
-																	   1, &isnull)));
-		days[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
-	}
-	SPI_freetuptable(SPI_tuptable);
+	n = daily_read_kind_days(&kinds, &days);
 	citus_daily_invalidate(kinds, days, n);
 }
 

@@ -136,26 +136,33 @@ static const char *const daily_clear_sql =
 "DELETE FROM metrics_rollup.daily_metrics WHERE kind = $1 AND day_start = $2";
 
 /*
- * The merge of the day's hourly rows per entity; the name is that of the
- * latest hour that has one, as query_pieces() would pick it.  The day's
- * rows are read through hourly_metrics_hour_idx: OFFSET 0 keeps the kind
+ * The merge of a (kind, day)'s hourly rows h per entity, $2 the day, into
+ * daily_metrics; the name is that of the latest hour that has one, as
+ * query_pieces() would pick it.  Each statement below adds its FROM.
+ */
+#define DAILY_INSERT_SELECT \
+"INSERT INTO metrics_rollup.daily_metrics" \
+"       (kind, entity_id, day_start, entity_name, name_at, total_count, success_count," \
+"        min_response_time, max_response_time, sum_response_time, sketch," \
+"        last_recorded_at, hours_merged)" \
+" SELECT h.kind, h.entity_id, $2," \
+"        (pg_catalog.array_agg(h.entity_name ORDER BY h.last_recorded_at DESC)" \
+"             FILTER (WHERE h.entity_name IS NOT NULL))[1]," \
+"        pg_catalog.max(h.last_recorded_at) FILTER (WHERE h.entity_name IS NOT NULL)," \
+"        pg_catalog.sum(h.total_count), pg_catalog.sum(h.success_count)," \
+"        pg_catalog.min(h.min_response_time), pg_catalog.max(h.max_response_time)," \
+"        pg_catalog.sum(h.sum_response_time), metrics_rollup.query_sketch_merge(h.sketch)," \
+"        pg_catalog.max(h.last_recorded_at), pg_catalog.count(*)"
+
+/*
+ * One node: the day's hourly rows are read through
+ * hourly_metrics_hour_idx: OFFSET 0 keeps the kind
  * test out of the scan, because the planner (without statistics, e.g. just
  * after a bulk load) otherwise walks the primary key from the kind on,
  * skipping entity_id: every hourly row of the kind, for each day.
  */
 static const char *const daily_insert_sql =
-"INSERT INTO metrics_rollup.daily_metrics"
-"       (kind, entity_id, day_start, entity_name, name_at, total_count, success_count,"
-"        min_response_time, max_response_time, sum_response_time, sketch,"
-"        last_recorded_at, hours_merged)"
-" SELECT h.kind, h.entity_id, $2,"
-"        (pg_catalog.array_agg(h.entity_name ORDER BY h.last_recorded_at DESC)"
-"             FILTER (WHERE h.entity_name IS NOT NULL))[1],"
-"        pg_catalog.max(h.last_recorded_at) FILTER (WHERE h.entity_name IS NOT NULL),"
-"        pg_catalog.sum(h.total_count), pg_catalog.sum(h.success_count),"
-"        pg_catalog.min(h.min_response_time), pg_catalog.max(h.max_response_time),"
-"        pg_catalog.sum(h.sum_response_time), metrics_rollup.query_sketch_merge(h.sketch),"
-"        pg_catalog.max(h.last_recorded_at), pg_catalog.count(*)"
+DAILY_INSERT_SELECT
 "   FROM (SELECT * FROM metrics_rollup.hourly_metrics"
 "          WHERE hour_start >= $2 AND hour_start < $2 + interval '24 hours'"
 "         OFFSET 0) h"
@@ -171,18 +178,7 @@ static const char *const daily_insert_sql =
  * arithmetic for the shards to evaluate).
  */
 static const char *const daily_insert_citus_sql =
-"INSERT INTO metrics_rollup.daily_metrics"
-"       (kind, entity_id, day_start, entity_name, name_at, total_count, success_count,"
-"        min_response_time, max_response_time, sum_response_time, sketch,"
-"        last_recorded_at, hours_merged)"
-" SELECT h.kind, h.entity_id, $2,"
-"        (pg_catalog.array_agg(h.entity_name ORDER BY h.last_recorded_at DESC)"
-"             FILTER (WHERE h.entity_name IS NOT NULL))[1],"
-"        pg_catalog.max(h.last_recorded_at) FILTER (WHERE h.entity_name IS NOT NULL),"
-"        pg_catalog.sum(h.total_count), pg_catalog.sum(h.success_count),"
-"        pg_catalog.min(h.min_response_time), pg_catalog.max(h.max_response_time),"
-"        pg_catalog.sum(h.sum_response_time), metrics_rollup.query_sketch_merge(h.sketch),"
-"        pg_catalog.max(h.last_recorded_at), pg_catalog.count(*)"
+DAILY_INSERT_SELECT
 "   FROM metrics_rollup.hourly_metrics h"
 "  WHERE h.kind = $1 AND h.hour_start >= $2 AND h.hour_start < $3"
 "  GROUP BY h.kind, h.entity_id"
@@ -382,6 +378,31 @@ daily_array(Datum *values, int n, Oid type)
 }
 
 /*
+ * The (kind text, day) rows SPI_tuptable holds (columns 1 and 2), copied
+ * into *kinds and *days (palloc'd in the current context); frees the
+ * tuptable.  Returns how many.
+ */
+int
+daily_read_kind_days(Datum **kinds, Datum **days)
+{
+	int			n = (int) SPI_processed;
+
+	*kinds = palloc(sizeof(Datum) * Max(n, 1));
+	*days = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		(*kinds)[i] = PointerGetDatum(PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[i],
+																		   SPI_tuptable->tupdesc,
+																		   1, &isnull)));
+		(*days)[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
+
+/*
  * daily_ready() on Citus: with_marks, the (kind, day)s that have marks are
  * read first (a statement on the distributed rollup_dirty) and are not
  * ready; without, every ended queued day is (an upper bound, which takes no
@@ -393,27 +414,20 @@ daily_ready_citus(int max_days, bool with_marks)
 	Oid			types[3] = {INT8OID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
 	Datum		args[3];
 	char		nulls[3] = {max_days > 0 ? ' ' : 'n', ' ', ' '};
-	Datum	   *kinds = palloc(sizeof(Datum));
-	Datum	   *days = palloc(sizeof(Datum));
-	int			n = 0;
+	Datum	   *kinds;
+	Datum	   *days;
+	int			n;
 
 	if (with_marks)
 	{
 		catalog_spi_check(SPI_execute(daily_marked_days_citus_sql, false, 0),
 						SPI_OK_SELECT, "listing marked days");
-		n = (int) SPI_processed;
-		kinds = repalloc(kinds, sizeof(Datum) * Max(n, 1));
-		days = repalloc(days, sizeof(Datum) * Max(n, 1));
-		for (int i = 0; i < n; i++)
-		{
-			bool		isnull;
-
-			kinds[i] = PointerGetDatum(PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[i],
-																		   SPI_tuptable->tupdesc,
-																		   1, &isnull)));
-			days[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
-		}
-		SPI_freetuptable(SPI_tuptable);
+		n = daily_read_kind_days(&kinds, &days);
+	}
+	else
+	{
+		kinds = days = palloc(sizeof(Datum));
+		n = 0;
 	}
 	args[0] = Int64GetDatum((int64) max_days);
 	args[1] = daily_array(kinds, n, TEXTOID);

@@ -31,5 +31,6 @@ typedef struct DailyTotals
  * this call.
  */
 extern int	daily_build(int max_days, DailyTotals *totals);
+extern int	daily_read_kind_days(Datum **kinds, Datum **days);
 
 #endif							/* METRICS_ROLLUP_DAILY_H */
