@@ -156,10 +156,13 @@ my @queries = (
 	q{SELECT * FROM metrics_rollup.timeseries('tool', 'e5', '2026-03-01 10:00+00', '2026-03-01 13:00+00')},
 	q{SELECT * FROM metrics_rollup.timeseries('tool', NULL, '2026-03-01 10:20+00', '2026-03-01 12:40+00', '2 hours')},
 	q{SELECT * FROM metrics_rollup.timeseries('tool', 'd3', date_trunc('hour', now(), 'UTC'), date_trunc('hour', now(), 'UTC') + interval '1 hour')});
+# every query of the list (@queries when none is given) on the cluster
+# equals the single node's
 sub check_queries
 {
-	my ($when) = @_;
-	for my $q (@queries)
+	my ($when, @list) = @_;
+	@list = @queries unless @list;
+	for my $q (@list)
 	{
 		my ($out, $err);
 		$coord->psql('postgres', "SET citus.coordinator_aggregation_strategy = 'disabled'; $q",
@@ -400,20 +403,7 @@ my @daily_queries = (
 	q{SELECT * FROM metrics_rollup.timeseries('svc', 's3', '2026-02-10 00:00+00', '2026-02-13 00:00+00', '2 days')},
 	q{SELECT * FROM metrics_rollup.timeseries('svc', NULL, '2026-02-10 06:00+00', '2026-02-12 18:00+00', '6 hours')});
 my $whole_days = $daily_queries[0];
-sub check_daily_queries
-{
-	my ($when) = @_;
-	for my $q (@daily_queries)
-	{
-		my ($out, $err);
-		$coord->psql('postgres', "SET citus.coordinator_aggregation_strategy = 'disabled'; $q",
-			stdout => \$out, stderr => \$err);
-		my $expected = $single->safe_psql('postgres', $q);
-		ok($err eq '' && $out eq $expected && $expected ne '', "$when: $q equals the single node's")
-		  or diag("cluster:\n$out\n$err\nsingle node:\n$expected");
-	}
-}
-check_daily_queries('built days');
+check_queries('built days', @daily_queries);
 
 # Read from the daily rows: a direct UPDATE of a built day's hourly rows on
 # Citus (not tracked there: no trigger) changes what the hours say, not what
@@ -454,7 +444,7 @@ for my $n ($coord, $single)
 		INSERT INTO metrics_rollup.raw_metrics (kind, entity_id, recorded_at, response_time, success)
 		VALUES ('svc', 's21', '2026-02-12 22:05:00+00', 0.125, true);});
 }
-check_daily_queries('a late event in a built day, not rolled up yet');
+check_queries('a late event in a built day, not rolled up yet', @daily_queries);
 $coord->safe_psql('postgres', $rollup_off);
 $single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
 is($coord->safe_psql('postgres', q{
@@ -463,7 +453,7 @@ is($coord->safe_psql('postgres', q{
 	 WHERE kind || day_start || built_at <> ALL (string_to_array($$} . $built_at_before . q{$$, ','))}),
 	'02-11,02-12', 'the late event\'s and the direct INSERT\'s days were rebuilt, and only they');
 check_daily('a late event rolled up');
-check_daily_queries('a late event rolled up');
+check_queries('a late event rolled up', @daily_queries);
 
 # Hourly retention: the expiring hours' days are unmarked and queued, then
 # rebuilt from the hours left (the raw rows went first: no hole).
@@ -492,7 +482,7 @@ $single->safe_psql('postgres', 'SELECT * FROM metrics_rollup.run_rollup()');
 ok($coord->safe_psql('postgres', $hourly) eq $single->safe_psql('postgres', $hourly),
 	'after hourly retention the hourly rows equal the single node\'s');
 check_daily('after hourly retention');
-check_daily_queries('after hourly retention');
+check_queries('after hourly retention', @daily_queries);
 for my $n ($coord, $single)
 {
 	$n->append_conf('postgresql.conf', "metrics_rollup.rollup_retention_days = 3650\n");
