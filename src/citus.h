@@ -39,8 +39,8 @@ extern bool citus_raw_distributed(void);
 
 /*
  * Insert batch events [first, first + count) (buffer_drain_event) into the
- * distributed raw_metrics with one statement Citus routes, and their dirty
- * marks into rollup_dirty, in the current transaction.
+ * distributed raw_metrics with one statement Citus routes, in the current
+ * transaction (the shard triggers write their dirty marks).
  */
 extern void citus_flush_range(uint64 first, uint64 count);
 
@@ -56,10 +56,12 @@ extern void citus_rollup_groups(TimestampTz hour, Datum kind, Datum entity_id,
 
 /*
  * Cleanup on distributed tables (cleanup.c calls these with SPI connected
- * and the runner lock held): the hours with raw rows before a time; one
- * hour's fast archive and delete of its rolled-up, clean groups (returns
- * raw rows deleted); hourly rows before a time (returns rows deleted; their
- * days are unmarked and queued first).
+ * and the runner lock held): the hours with raw rows before a time; an
+ * hour's entities cut into batches of about batch_rows raw rows; one
+ * batch's delete (every row when expired, else the rolled-up, clean
+ * groups'; the shard trigger archives them; returns raw rows deleted);
+ * hourly rows before a time (returns rows deleted; their days are unmarked
+ * and queued first).
  */
 extern TimestampTz *citus_cleanup_hours(TimestampTz before, MemoryContext cxt,
 										 int *count);
